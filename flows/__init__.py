@@ -1,0 +1,1 @@
+"""Flows: see ../shared/ARCHITECTURE.md."""
