@@ -68,6 +68,9 @@ class IngestSettings(BaseModel):
 
     window_hours: float = Field(6.0, gt=0, le=24 * 7, description="length of one ingest window in hours")
     step_seconds: int = Field(60, ge=1, le=3600, description="resolution of ingested series in seconds")
+    lookback_hours: float = Field(
+        24.0, gt=0, le=24 * 400, description="live sources: how far back a run looks for windows not yet stored"
+    )
 
     @field_validator("window_hours")
     @classmethod

@@ -1,0 +1,180 @@
+"""Ingestion: cut time into windows, fetch each from a source, validate it at the door, store or quarantine it.
+
+Plain functions, usable from a notebook; `flows/ingest.py` only sequences them. Idempotent and resumable:
+a window of a metric is stored atomically with a watermark, so a killed run re-run later skips what was
+stored and redoes what was not; re-running a stored window (``force``) replaces it with identical rows.
+A metric whose batch fails validation is quarantined with the reason and gets no watermark: the gap stays
+visible and a later run retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from aiops.metrics import METRICS, get_metric
+from aiops.progress import report
+from aiops.store import Store
+from aiops.validation import validate_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M}..{self.end:%H:%M}Z"
+
+
+@dataclass
+class WindowOutcome:
+    window: Window
+    stored: dict[str, int] = field(default_factory=dict)  # metric -> rows stored
+    quarantined: dict[str, str] = field(default_factory=dict)  # metric ("*" for the whole batch) -> reason
+    skipped: list[str] = field(default_factory=list)  # metrics already stored (watermarked)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.stored.values())
+
+
+@dataclass
+class IngestSummary:
+    source: str
+    start: datetime
+    end: datetime
+    windows: list[WindowOutcome] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(w.rows for w in self.windows)
+
+    @property
+    def windows_stored(self) -> int:
+        return sum(1 for w in self.windows if w.stored)
+
+    @property
+    def windows_skipped(self) -> int:
+        return sum(1 for w in self.windows if w.skipped and not w.stored and not w.quarantined)
+
+    @property
+    def quarantined(self) -> list[tuple[Window, str, str]]:
+        return [(w.window, m, r) for w in self.windows for m, r in w.quarantined.items()]
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
+def plan_windows(start: datetime, end: datetime, window: timedelta) -> list[Window]:
+    """Windows of length `window` aligned to midnight UTC that cover [start, end).
+
+    Alignment makes a window's identity independent of when a run starts, which is what lets a re-run
+    find the windows an earlier run stored. A partial last window is not planned: it is not complete yet.
+    """
+    start, end = _utc(start), _utc(end)
+    if end <= start:
+        raise ValueError(f"ingest range: end {end.isoformat()} must be after start {start.isoformat()}")
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    first = day + window * ((start - day) // window)
+    out, t = [], first
+    while t + window <= end:
+        out.append(Window(t, t + window))
+        t += window
+    return out
+
+
+def check_metrics(metrics: Sequence[str] | None) -> list[str]:
+    """The metric names to ingest (all of the catalogue by default); an unknown name raises, listing known ones."""
+    if metrics is None:
+        return list(METRICS)
+    for m in metrics:
+        get_metric(m)
+    return list(dict.fromkeys(metrics))
+
+
+def ingest_window(source, store: Store, window: Window, metrics: Sequence[str], *, step_s: int,
+                  force: bool = False) -> WindowOutcome:
+    """Fetch, validate and store one window of `metrics` from `source`.
+
+    Source failures raise SourceError and store nothing. A batch failing validation is quarantined: per
+    metric when validation can tell which metrics are bad, otherwise whole.
+    """
+    outcome = WindowOutcome(window)
+    todo = [m for m in metrics if force or not store.has_window(source.name, m, window.start)]
+    outcome.skipped = [m for m in metrics if m not in todo]
+    if not todo:
+        return outcome
+    frame = source.fetch(window.start, window.end, todo, step_s)
+    name = f"{source.name} {window}"
+    report_ = validate_batch(frame, name=name)
+    if report_.success:
+        bad: set[str] = set()
+    elif report_.bad_metrics and set(report_.bad_metrics) <= set(todo):
+        bad = set(report_.bad_metrics)
+    else:  # the batch as a whole is unusable (wrong columns, unknown metric, ...)
+        reason = "; ".join(report_.failures) or "validation failed"
+        store.quarantine(source.name, None, window.start, window.end, frame, reason=reason, details=report_.result)
+        outcome.quarantined["*"] = reason
+        log.warning("quarantined %s: %s", name, reason)
+        return outcome
+    by_metric = dict(tuple(frame.groupby("metric", sort=False, observed=True))) if len(frame) else {}
+    for m in todo:
+        part = by_metric.get(m)
+        if part is None:
+            part = frame.iloc[0:0]
+        if m in bad:
+            reason = "; ".join(f for f in report_.failures if m in f) or "; ".join(report_.failures)
+            store.quarantine(source.name, m, window.start, window.end, part, reason=reason, details=report_.result)
+            outcome.quarantined[m] = reason
+            log.warning("quarantined %s %s: %s", name, m, reason)
+            continue
+        store.write_window(source.name, m, window.start, window.end, part.reset_index(drop=True))
+        outcome.stored[m] = len(part)
+    return outcome
+
+
+def ingest_range(source, store: Store, start: datetime, end: datetime, *, window: timedelta, step_s: int,
+                 metrics: Sequence[str] | None = None, force: bool = False) -> IngestSummary:
+    """Ingest every complete window in [start, end); resumes where an earlier (killed) run stopped."""
+    metrics = check_metrics(metrics)
+    windows = plan_windows(start, end, window)
+    summary = IngestSummary(source.name, _utc(start), _utc(end))
+    for i, w in enumerate(windows):
+        summary.windows.append(ingest_window(source, store, w, metrics, step_s=step_s, force=force))
+        report("ingest", i + 1, len(windows), str(w))
+    return summary
+
+
+
+def default_range(settings, start: datetime | None = None, end: datetime | None = None) -> tuple[datetime, datetime]:
+    """The range a run covers when not told: the simulated span for the simulator; for a live source the last
+    `ingest.lookback_hours` up to now (windows already stored in it are skipped, so a scheduled run fills gaps)."""
+    if settings.source == "simulator":
+        s0 = settings.sim.resolved_start()
+        s1 = s0 + timedelta(days=settings.sim.days)
+    else:
+        s1 = datetime.now(timezone.utc)
+        s0 = s1 - timedelta(hours=settings.ingest.lookback_hours)
+    return _utc(start) if start else s0, _utc(end) if end else s1
+
+
+def store_context(source, store: Store, start: datetime, end: datetime) -> dict[str, int]:
+    """Store what a source knows besides metrics: Kubernetes events and, for the simulator, incident labels."""
+    out: dict[str, int] = {}
+    events = getattr(source, "events", None)
+    if events is not None:
+        frame = events(start, end)
+        store.write_table("events", frame)
+        out["events"] = len(frame)
+    labels = getattr(source, "labels", None)
+    if labels is not None:
+        frame = labels()
+        store.write_table("labels/incidents", frame)
+        out["incident_labels"] = len(frame)
+    return out

@@ -1,0 +1,127 @@
+"""What a person reads after a run: the demo's summary and `aiops status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from aiops.ingest import default_range
+from aiops.metrics import METRICS
+from aiops.settings import Settings
+from aiops.store import Store
+
+FEATURE_TABLES = ("demand", "utilisation", "series")
+
+
+def _table_rows(path: Path) -> int:
+    files = list(path.rglob("*.parquet")) if path.exists() else []
+    if not files:
+        return 0
+    return int(duckdb.sql(f"SELECT count(*) FROM read_parquet({[str(f) for f in files]!r})").fetchone()[0])
+
+
+def data_plane_status(settings: Settings) -> dict:
+    """The state of the data plane as plain data (printed by `aiops status`, or as JSON/YAML)."""
+    store = Store(settings.data_dir)
+    s = store.summary()
+    start, end = default_range(settings)
+    windows = s.windows
+    sources = sorted(set(windows["source"])) if len(windows) else [settings.source]
+    gaps = []
+    for source in sources:
+        for metric in METRICS:
+            for w in store.missing_windows(source, metric, start, end, settings.ingest.window):
+                gaps.append({"source": source, "metric": metric, "window_start": pd.Timestamp(w).isoformat()})
+    q = store.quarantined()
+    return {
+        "data_dir": str(settings.data_dir.resolve()),
+        "source": settings.source,
+        "range": {"start": start.isoformat(), "end": end.isoformat(), "window_hours": settings.ingest.window_hours},
+        "series": s.series,
+        "rows": s.rows,
+        "first_ts": None if s.first_ts is None else pd.Timestamp(s.first_ts).isoformat(),
+        "last_ts": None if s.last_ts is None else pd.Timestamp(s.last_ts).isoformat(),
+        "windows": windows.to_dict(orient="records"),
+        "missing_windows": gaps,
+        "quarantined": [
+            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+            for row in q.to_dict(orient="records")
+        ],
+        "feature_tables": {t: _table_rows(settings.features_dir / t) for t in FEATURE_TABLES},
+        "incident_labels": _table_rows(settings.data_dir / "labels" / "incidents"),
+        "events": _table_rows(settings.data_dir / "events"),
+        "bytes_on_disk": s.bytes_on_disk,
+    }
+
+
+def _windows_table(status: dict) -> Table:
+    t = Table(title="Stored windows per metric", title_justify="left")
+    for col in ("source", "metric", "windows", "empty", "rows", "first", "last"):
+        t.add_column(col, justify="right" if col in ("windows", "empty", "rows") else "left")
+    for w in status["windows"]:
+        t.add_row(str(w["source"]), str(w["metric"]), f"{w['windows']:,}", f"{w.get('empty_windows', 0):,}",
+                  f"{w['rows']:,}", str(w.get("first_ts", ""))[:16], str(w.get("last_ts", ""))[:16])
+    return t
+
+
+def print_status(settings: Settings, status: dict, console: Console | None = None) -> None:
+    c = console or Console()
+    c.print(f"[bold]Data plane[/bold] of {status['data_dir']} (source: {status['source']})")
+    c.print(f"  {status['series']:,} series, {status['rows']:,} rows, "
+            f"{status['first_ts'] or '-'} .. {status['last_ts'] or '-'}, {status['bytes_on_disk'] / 1e6:.1f} MB")
+    if status["windows"]:
+        c.print(_windows_table(status))
+    gaps = status["missing_windows"]
+    r = status["range"]
+    c.print(f"  missing windows in {r['start'][:16]} .. {r['end'][:16]}: {len(gaps)}"
+            + (" (re-run `aiops ingest` to fill them)" if gaps else ""))
+    for g in gaps[:10]:
+        c.print(f"    {g['source']} {g['metric']} {g['window_start'][:16]}")
+    if len(gaps) > 10:
+        c.print(f"    ... and {len(gaps) - 10} more")
+    c.print(f"  quarantined batches: {len(status['quarantined'])}")
+    for q in status["quarantined"][:10]:
+        c.print(f"    {q.get('source')} {q.get('metric') or '*'} {str(q.get('start'))[:16]}: {q.get('reason')}"
+                f"\n      kept in {q.get('path')}")
+    ft = status["feature_tables"]
+    c.print("  feature tables: " + ", ".join(f"{k} {v:,} rows" for k, v in ft.items()))
+    c.print(f"  incident labels: {status['incident_labels']}, Kubernetes events: {status['events']:,}")
+
+
+def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, console: Console | None = None) -> None:
+    c = console or Console()
+    status = data_plane_status(settings)
+    ing, feat = result["ingest"], result["features"]
+    c.rule("[bold]aiops demo: summary")
+    c.print(f"Simulated cluster [bold]{settings.cluster_name}[/bold]: {settings.sim.workloads} workloads in "
+            f"{settings.sim.namespaces} namespaces, {settings.sim.days:g} days at {settings.sim.step_seconds}s steps, "
+            f"seed {settings.sim.seed}")
+    labels = Store(settings.data_dir).read_table("labels/incidents")
+    if len(labels):
+        t = Table(title=f"Injected incidents ({len(labels)}), ground truth in data/labels/incidents", title_justify="left")
+        for col in ("kind", "workload", "start", "end", "what happened"):
+            t.add_column(col)
+        for row in labels.sort_values("start").itertuples():
+            t.add_row(row.kind, f"{row.namespace}/{row.workload}", str(row.start)[:16], str(row.end)[:16],
+                      row.description)
+        c.print(t)
+    c.print(f"Ingest ({ing['source']}): {ing['windows']} windows of {settings.ingest.window_hours:g} h × "
+            f"{len(METRICS)} metrics — {ing['windows_stored']} stored now, {ing['windows_skipped']} already stored; "
+            f"{ing['rows']:,} rows this run")
+    c.print(f"Store: {status['series']:,} series, {status['rows']:,} rows, {len(status['missing_windows'])} missing "
+            f"windows, {status['events']:,} Kubernetes events")
+    q = ing.get("quarantined") or []
+    c.print(f"Quarantined batches: {len(status['quarantined'])}" + (" (this run: " + str(len(q)) + ")" if q else ""))
+    for line in q[:5]:
+        c.print(f"  {line}")
+    c.print("Features: " + ", ".join(f"{k} {v:,} rows" for k, v in feat["tables"].items()))
+    c.print(f"Data: {status['data_dir']} ({status['bytes_on_disk'] / 1e6:.1f} MB): raw/ Parquet by metric and day, "
+            "features/, labels/, events/, quarantine/, state/watermarks.sqlite, prefect/ (flow runs)")
+    c.print(f"Done in {elapsed_s:.0f} s. Next:")
+    c.print("  .venv/bin/aiops status                 the state of the data plane")
+    c.print("  .venv/bin/aiops ui prefect             these flow runs in the Prefect UI at http://127.0.0.1:4200")
+    c.print("  .venv/bin/aiops sim serve              the simulated cluster's Kubernetes API, for kubectl")
