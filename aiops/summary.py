@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -18,10 +19,9 @@ FEATURE_TABLES = ("demand", "utilisation", "series")
 
 
 def _table_rows(path: Path) -> int:
-    files = list(path.rglob("*.parquet")) if path.exists() else []
-    if not files:
-        return 0
-    return int(duckdb.sql(f"SELECT count(*) FROM read_parquet({[str(f) for f in files]!r})").fetchone()[0])
+    # row counts from the Parquet footers: no data is read
+    files = path.rglob("*.parquet") if path.exists() else []
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
 def data_plane_status(settings: Settings) -> dict:
@@ -58,8 +58,14 @@ def data_plane_status(settings: Settings) -> dict:
     }
 
 
+def _console() -> Console:
+    c = Console()
+    # piped into a file or CI log, rich would wrap at 80 columns; these lines read better whole
+    return c if c.is_terminal else Console(width=130)
+
+
 def _windows_table(status: dict) -> Table:
-    t = Table(title="Stored windows per metric", title_justify="left")
+    t = Table(title="Stored windows per metric", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
     for col in ("source", "metric", "windows", "empty", "rows", "first", "last"):
         t.add_column(col, justify="right" if col in ("windows", "empty", "rows") else "left")
     for w in status["windows"]:
@@ -69,7 +75,7 @@ def _windows_table(status: dict) -> Table:
 
 
 def print_status(settings: Settings, status: dict, console: Console | None = None) -> None:
-    c = console or Console()
+    c = console or _console()
     c.print(f"[bold]Data plane[/bold] of {status['data_dir']} (source: {status['source']})")
     c.print(f"  {status['series']:,} series, {status['rows']:,} rows, "
             f"{status['first_ts'] or '-'} .. {status['last_ts'] or '-'}, {status['bytes_on_disk'] / 1e6:.1f} MB")
@@ -93,7 +99,7 @@ def print_status(settings: Settings, status: dict, console: Console | None = Non
 
 
 def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, console: Console | None = None) -> None:
-    c = console or Console()
+    c = console or _console()
     status = data_plane_status(settings)
     ing, feat = result["ingest"], result["features"]
     c.rule("[bold]aiops demo: summary")
@@ -102,13 +108,10 @@ def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, co
             f"seed {settings.sim.seed}")
     labels = Store(settings.data_dir).read_table("labels/incidents")
     if len(labels):
-        t = Table(title=f"Injected incidents ({len(labels)}), ground truth in data/labels/incidents", title_justify="left")
-        for col in ("kind", "workload", "start", "end", "what happened"):
-            t.add_column(col)
+        c.print(f"Injected incidents ({len(labels)}; ground truth in data/labels/incidents):")
         for row in labels.sort_values("start").itertuples():
-            t.add_row(row.kind, f"{row.namespace}/{row.workload}", str(row.start)[:16], str(row.end)[:16],
-                      row.description)
-        c.print(t)
+            c.print(f"  {pd.Timestamp(row.start):%m-%d %H:%M}..{pd.Timestamp(row.end):%H:%M}  {row.description}",
+                    soft_wrap=True)
     c.print(f"Ingest ({ing['source']}): {ing['windows']} windows of {settings.ingest.window_hours:g} h × "
             f"{len(METRICS)} metrics — {ing['windows_stored']} stored now, {ing['windows_skipped']} already stored; "
             f"{ing['rows']:,} rows this run")
@@ -122,6 +125,7 @@ def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, co
     c.print(f"Data: {status['data_dir']} ({status['bytes_on_disk'] / 1e6:.1f} MB): raw/ Parquet by metric and day, "
             "features/, labels/, events/, quarantine/, state/watermarks.sqlite, prefect/ (flow runs)")
     c.print(f"Done in {elapsed_s:.0f} s. Next:")
-    c.print("  .venv/bin/aiops status                 the state of the data plane")
-    c.print("  .venv/bin/aiops ui prefect             these flow runs in the Prefect UI at http://127.0.0.1:4200")
-    c.print("  .venv/bin/aiops sim serve              the simulated cluster's Kubernetes API, for kubectl")
+    for cmd, what in (("status", "the state of the data plane"),
+                      ("ui prefect", "these flow runs in the Prefect UI, http://127.0.0.1:4200"),
+                      ("sim serve", "the simulated cluster's Kubernetes API, for kubectl")):
+        c.print(f"  .venv/bin/aiops {cmd:<11} {what}", soft_wrap=True)
