@@ -1,0 +1,167 @@
+"""Metrics from the simulated cluster, computed in process.
+
+The cluster is `build_cluster(settings.sim, cluster_name=settings.cluster_name)`, simulated from
+`settings.sim.resolved_start()` with `settings.sim.step_seconds` and `settings.sim.seed`. The engine runs forward
+lazily, always in the same fixed chunks of whole days from the start, and the results are kept for the life of
+the source; so a window's values depend only on the settings, not on which windows were asked before or in which
+process (bit-identical). Rows are on the simulation's own grid (`start + k * step`); a value at `ts` describes
+the step `[ts, ts + step)` (see `aiops.sources.base`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from aiops.errors import SourceError
+from aiops.series import conform, empty_frame
+from aiops.sources.base import check_request, utc
+
+CHUNK_S = 86_400  # the engine advances in whole days of steps (a fixed call pattern keeps results identical)
+
+
+class SimulatorSource:
+    """The simulated cluster as a metric source; also its incident labels and Kubernetes events."""
+
+    name = "simulator"
+
+    def __init__(self, settings, *, spec=None):
+        """`spec`: simulate this ClusterSpec instead of the one `settings.sim` generates (tests, benchmarks)."""
+        self.settings = settings
+        self.cluster = settings.cluster_name
+        if spec is None:
+            from aiops.sim.generate import build_cluster
+
+            spec = build_cluster(settings.sim, cluster_name=settings.cluster_name)
+        self.spec = spec
+        self.start = settings.sim.resolved_start()
+        self.step_s = int(settings.sim.step_seconds)
+        self._chunk_steps = max(1, math.ceil(CHUNK_S / self.step_s))
+        self._lock = threading.RLock()  # task runners may fetch from several threads
+        self._engine = self._new_engine()
+        self._parts: list = []  # SimResult per chunk, in order
+        self._result = None  # the concatenation of _parts, rebuilt when a chunk is added
+
+    def _new_engine(self):
+        from aiops.sim.engine import Engine  # lazy: the engine pulls numpy-heavy modules
+
+        return Engine(self.spec, start=self.start, step_s=self.step_s, seed=self.settings.sim.seed)
+
+    def __repr__(self) -> str:
+        return f"SimulatorSource(cluster={self.cluster!r}, start={self.start.isoformat()}, step={self.step_s}s)"
+
+    # --- the simulation, extended on demand ---------------------------------------------------------------
+
+    @property
+    def simulated_until(self) -> datetime:
+        """End (exclusive) of the span simulated so far."""
+        return self.start + timedelta(seconds=len(self._parts) * self._chunk_steps * self.step_s)
+
+    def result(self, end: datetime | None = None):
+        """The SimResult from the start up to at least `end` (default: what is simulated already)."""
+        with self._lock:
+            if end is not None:
+                self._extend(utc(end, name="end"))
+            if self._result is None and self._parts:
+                self._result = _concat(self.spec.name, self._parts)
+            return self._result
+
+    def _extend(self, end: datetime) -> None:
+        while self.simulated_until < end:
+            try:
+                self._parts.append(self._engine.run(self._chunk_steps))
+            except Exception as exc:  # the engine's failure is this source's failure
+                raise SourceError(f"simulator (cluster {self.cluster!r}, seed {self.settings.sim.seed}): "
+                                  f"simulating from {self.simulated_until.isoformat()} failed: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+            self._result = None
+
+    # --- MetricSource ---------------------------------------------------------------------------------------
+
+    def fetch(self, start: datetime, end: datetime, metrics: Sequence[str], step_s: int) -> pd.DataFrame:
+        from aiops.sim.frames import result_to_frame
+
+        start, end, names = check_request(start, end, metrics, step_s)
+        if step_s != self.step_s:
+            raise SourceError(
+                f"simulator: asked for a {step_s} s step but the simulation steps {self.step_s} s; set "
+                f"AIOPS_INGEST__STEP_SECONDS={self.step_s} or AIOPS_SIM__STEP_SECONDS={step_s}")
+        if not names or end <= self.start or end <= start:
+            return empty_frame()
+        frames = [result_to_frame(part, metrics=names, start=start, end=end)
+                  for part in self._parts_between(start, end)]
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        frame["cluster"] = self.cluster
+        return conform(frame, name="simulator")
+
+    def _parts_between(self, start: datetime, end: datetime) -> list:
+        """The chunks (SimResults) that overlap `[start, end)`, simulating up to `end` first."""
+        with self._lock:
+            self._extend(end)
+            span = timedelta(seconds=self._chunk_steps * self.step_s)
+            first = max(0, int((start - self.start) // span))
+            last = int(-(-(end - self.start) // span))
+            return self._parts[first:last]
+
+    def close(self) -> None:
+        """Drop the cached simulation (a later fetch simulates again, with identical results)."""
+        with self._lock:
+            self._engine = self._new_engine()
+            self._parts = []
+            self._result = None
+
+    # --- context: ground truth and events --------------------------------------------------------------------
+
+    def labels(self) -> pd.DataFrame:
+        """Ground truth: the incidents injected over the configured span (`sim.days` from the start)."""
+        from aiops.sim.frames import labels_to_frame
+
+        return labels_to_frame(list(self._engine.labels))
+
+    def events(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """The Kubernetes events the simulated controllers emitted in `[start, end)`."""
+        from aiops.sim.frames import events_to_frame
+        from aiops.sources.kube_events import events_frame
+
+        start, end = utc(start, name="start"), utc(end, name="end")
+        if end <= self.start or end <= start:
+            parts = []
+        else:
+            parts = self._parts_between(start, end)
+        events = [e for part in parts for e in part.events if start <= utc(e.time) < end]
+        frame = events_to_frame(events, self.cluster).rename(columns={"time": "ts"})
+        return events_frame(frame.to_dict("records"))
+
+
+def _concat(cluster: str, parts: list):
+    """One SimResult from consecutive ones."""
+    from aiops.sim.state import SimResult
+
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    cost = [p.cost_per_hour for p in parts]
+    slo = [p.slo_violation for p in parts]
+    seen: set = set()
+    labels = []
+    for p in parts:
+        for lb in p.labels:
+            if lb.id not in seen:
+                seen.add(lb.id)
+                labels.append(lb)
+    return SimResult(
+        cluster=cluster,
+        times=np.concatenate([p.times for p in parts]),
+        namespaces=first.namespaces, workloads=first.workloads, containers=first.containers,
+        arrays={m: np.concatenate([p.arrays[m] for p in parts]) for m in first.arrays},
+        node_counts={k: np.concatenate([p.node_counts[k] for p in parts]) for k in first.node_counts},
+        cost_per_hour=None if any(c is None for c in cost) else np.concatenate(cost),
+        slo_violation=None if any(s is None for s in slo) else np.concatenate(slo),
+        labels=labels,
+        events=[e for p in parts for e in p.events],
+    )
