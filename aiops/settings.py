@@ -42,6 +42,11 @@ class SimSettings(BaseModel):
         None, description="first simulated instant (UTC); default: midnight UTC `days` days before today"
     )
     incidents: bool = Field(True, description="inject incidents (spike, leak, crash loop, ...) with labels")
+    scrape_glitches: int = Field(
+        1, ge=0, le=1000,
+        description="exporter glitches to inject: one series' samples sent twice in one window, as a retried "
+        "scrape does; validation quarantines those batches (the demo shows it)",
+    )
     replay_trace: Path | None = Field(
         None, description="CSV(.gz) trace whose second column drives the first workload's demand (replay mode)"
     )

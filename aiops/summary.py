@@ -24,6 +24,11 @@ def _table_rows(path: Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def data_plane_status(settings: Settings) -> dict:
     """The state of the data plane as plain data (printed by `aiops status`, or as JSON/YAML)."""
     store = Store(settings.data_dir)
@@ -37,6 +42,8 @@ def data_plane_status(settings: Settings) -> dict:
             for w in store.missing_windows(source, metric, start, end, settings.ingest.window):
                 gaps.append({"source": source, "metric": metric, "window_start": pd.Timestamp(w).isoformat()})
     q = store.quarantined()
+    if len(q):
+        q = q.assign(path=[str(Path(p).resolve()) for p in q["path"]])
     return {
         "data_dir": str(settings.data_dir.resolve()),
         "source": settings.source,
@@ -91,8 +98,8 @@ def print_status(settings: Settings, status: dict, console: Console | None = Non
         c.print(f"    ... and {len(gaps) - 10} more")
     c.print(f"  quarantined batches: {len(status['quarantined'])}")
     for q in status["quarantined"][:10]:
-        c.print(f"    {q.get('source')} {q.get('metric') or '*'} {str(q.get('start'))[:16]}: {q.get('reason')}"
-                f"\n      kept in {q.get('path')}")
+        c.print(f"    {q.get('source')} {q.get('metric') or '*'} {str(q.get('start'))[:16]}: {_short(q.get('reason'))}"
+                f"\n      kept in {q.get('path')}", soft_wrap=True)
     ft = status["feature_tables"]
     c.print("  feature tables: " + ", ".join(f"{k} {v:,} rows" for k, v in ft.items()))
     c.print(f"  incident labels: {status['incident_labels']}, Kubernetes events: {status['events']:,}")
@@ -120,7 +127,10 @@ def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, co
     q = ing.get("quarantined") or []
     c.print(f"Quarantined batches: {len(status['quarantined'])}" + (" (this run: " + str(len(q)) + ")" if q else ""))
     for line in q[:5]:
-        c.print(f"  {line}")
+        c.print(f"  {_short(line)}", soft_wrap=True)
+    if q:
+        c.print("  (kept with their validation results in data/quarantine/; `aiops status` lists them; the windows stay "
+                "missing until a re-run gets clean data)", soft_wrap=True)
     c.print("Features: " + ", ".join(f"{k} {v:,} rows" for k, v in feat["tables"].items()))
     c.print(f"Data: {status['data_dir']} ({status['bytes_on_disk'] / 1e6:.1f} MB): raw/ Parquet by metric and day, "
             "features/, labels/, events/, quarantine/, state/watermarks.sqlite, prefect/ (flow runs)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -46,6 +47,7 @@ class SimulatorSource:
         self._engine = self._new_engine()
         self._parts: list = []  # SimResult per chunk, in order
         self._result = None  # the concatenation of _parts, rebuilt when a chunk is added
+        self.glitches = plan_glitches(spec, self.start, settings.sim)
 
     def _new_engine(self):
         from aiops.sim.engine import Engine  # lazy: the engine pulls numpy-heavy modules
@@ -97,7 +99,9 @@ class SimulatorSource:
                   for part in self._parts_between(start, end)]
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         frame["cluster"] = self.cluster
-        return conform(frame, name="simulator")
+        frame = conform(frame, name="simulator")
+        hits = [g for g in self.glitches if start <= g.ts < end and g.metric in names]
+        return _apply_glitches(frame, hits) if hits else frame
 
     def _parts_between(self, start: datetime, end: datetime) -> list:
         """The chunks (SimResults) that overlap `[start, end)`, simulating up to `end` first."""
@@ -136,6 +140,46 @@ class SimulatorSource:
         events = [e for part in parts for e in part.events if start <= utc(e.time) < end]
         frame = events_to_frame(events, self.cluster).rename(columns={"time": "ts"})
         return events_frame(frame.to_dict("records"))
+
+
+@dataclass(frozen=True)
+class Glitch:
+    """An exporter fault: `samples` consecutive samples of one series from `ts` on arrive twice."""
+
+    ts: datetime
+    namespace: str
+    workload: str
+    metric: str
+    samples: int = 5
+
+
+GLITCH_METRICS = ("cpu_usage", "memory_working_set", "request_rate")
+
+
+def plan_glitches(spec, start: datetime, sim) -> list[Glitch]:
+    """Where the configured exporter glitches fall: deterministic for the seed, inside the simulated span."""
+    if not sim.scrape_glitches or not spec.workloads:
+        return []
+    rng = np.random.default_rng([sim.seed, 0x61C7])  # its own stream: glitches never move the simulation
+    steps = int(sim.days * 86_400 // sim.step_seconds)
+    out = []
+    for _ in range(sim.scrape_glitches):
+        w = spec.workloads[int(rng.integers(len(spec.workloads)))]
+        at = start + timedelta(seconds=int(rng.integers(steps // 10, max(steps - 10, steps // 10 + 1))) * sim.step_seconds)
+        out.append(Glitch(at, w.namespace, w.name, GLITCH_METRICS[int(rng.integers(len(GLITCH_METRICS)))]))
+    return out
+
+
+def _apply_glitches(frame: pd.DataFrame, glitches: list[Glitch]) -> pd.DataFrame:
+    extra = []
+    for g in glitches:
+        rows = frame[(frame["namespace"] == g.namespace) & (frame["workload"] == g.workload)
+                     & (frame["metric"] == g.metric) & (frame["ts"] >= pd.Timestamp(g.ts))].head(g.samples)
+        extra.append(rows.assign(value=rows["value"] * 1.02))  # a retried scrape: same times, slightly later values
+    if not extra:
+        return frame
+    # appended after the window's rows, as a late duplicate delivery would be
+    return pd.concat([frame, *extra], ignore_index=True)
 
 
 def _concat(cluster: str, parts: list):

@@ -1,0 +1,194 @@
+"""Rows/s of store ingestion (validate + atomic write + watermark, window by window) vs plain pyarrow writes.
+
+For each window (default 6 h at 1-min steps, all 13 catalogue metrics of every workload):
+
+* store:  `validate_batch` over the window's frame (all metrics at once, as ingest does), then one
+          `Store.write_window` per metric (temp file + fsync + rename + directory fsync + SQLite watermark);
+* pyarrow, file per window: `pa.Table.from_pandas` + `pq.write_table` per metric and window, no validation,
+          no fsync, no watermark;
+* pyarrow, one file: the same tables appended to a single `ParquetWriter`.
+
+Frame generation (simulator or numpy) is not timed. Prints a table and appends a JSON line to
+benchmarks/out/ingest_throughput.json.
+
+    python benchmarks/ingest_throughput.py --workloads 100 --days 7 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import platform
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _data import WindowSource  # noqa: E402
+
+from aiops.store import Store  # noqa: E402
+from aiops.store.store import split_by_metric  # noqa: E402
+from aiops.validation import validate_batch  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workloads", type=int, default=100)
+    ap.add_argument("--days", type=int, default=7, help="days of data (30 allowed)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--window-hours", type=float, default=6.0)
+    ap.add_argument("--step-seconds", type=int, default=60)
+    ap.add_argument("--data", choices=["auto", "simulator", "synthetic"], default="auto")
+    ap.add_argument("--data-dir", type=Path, default=None, help="default: a temporary directory, removed after")
+    ap.add_argument("--threads", type=int, default=4,
+                    help="metrics of a window written in parallel by Store.write_windows; 1: write_window one by one")
+    ap.add_argument("--profile", action="store_true", help="print the top functions of the store path")
+    args = ap.parse_args(argv)
+
+    window = timedelta(hours=args.window_hours)
+    src = WindowSource(workloads=args.workloads, days=args.days, seed=args.seed, window=window,
+                       step_s=args.step_seconds, kind=args.data)
+    tmp = None
+    if args.data_dir is None:
+        tmp = Path(tempfile.mkdtemp(prefix="aiops-bench-"))
+        base = tmp
+    else:
+        base = args.data_dir
+    store = Store(base / "store")
+    per_window_dir = base / "pyarrow_per_window"
+    one_file = base / "pyarrow_one_file" / "all.parquet"
+    one_file.parent.mkdir(parents=True, exist_ok=True)
+
+    # one-off cost of a process: importing great_expectations and building the suite (not per window)
+    t = time.perf_counter()
+    validate_batch(next(iter(WindowSource(workloads=1, days=1, seed=0, window=window, kind="synthetic")))[2],
+                   name="warm-up")
+    t_warmup = time.perf_counter() - t
+
+    t_validate = t_write = t_pa_windows = t_pa_one = t_gen = 0.0
+    rows = 0
+    writer = None
+    prof = cProfile.Profile() if args.profile else None
+    t0 = time.perf_counter()
+    it = iter(src)
+    while True:
+        try:
+            ws, we, frame = next(it)
+        except StopIteration:
+            break
+        t_gen += time.perf_counter() - t0
+        rows += len(frame)
+
+        # --- store path: validate the window (all metrics), then one atomic write + watermark per metric
+        if prof:
+            prof.enable()
+        t = time.perf_counter()
+        report = validate_batch(frame, name=f"{src.kind}/{ws:%Y-%m-%dT%H}")
+        t_validate += time.perf_counter() - t
+        if not report.success:
+            raise SystemExit(f"benchmark data failed validation: {report.failures[:3]}")
+        t = time.perf_counter()
+        if args.threads > 1:
+            store.write_windows(src.kind, ws, we, frame, max_workers=args.threads)
+        else:
+            for metric, part in split_by_metric(frame):
+                store.write_window(src.kind, metric, ws, we, part)
+        t_write += time.perf_counter() - t
+        if prof:
+            prof.disable()
+
+        # --- pyarrow straight: one file per metric and window
+        t = time.perf_counter()
+        tables = []
+        for metric, part in split_by_metric(frame):
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            path = per_window_dir / f"metric={metric}" / f"{ws:%Y%m%dT%H%M%S}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, path)
+            tables.append(table)
+        t_pa_windows += time.perf_counter() - t
+
+        # --- pyarrow straight: one file in total
+        t = time.perf_counter()
+        for metric, part in split_by_metric(frame):
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(one_file, table.schema)
+            writer.write_table(table)
+        t_pa_one += time.perf_counter() - t
+        del frame, tables, part
+        t0 = time.perf_counter()
+    t = time.perf_counter()
+    if writer is not None:
+        writer.close()
+    t_pa_one += time.perf_counter() - t
+
+    t_store = t_validate + t_write
+    store_bytes = sum(p.stat().st_size for p in store.raw_dir.rglob("*.parquet"))
+    res = {
+        "benchmark": "ingest_throughput",
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "data": src.kind,
+        "workloads": args.workloads,
+        "days": args.days,
+        "seed": args.seed,
+        "window_hours": args.window_hours,
+        "write_threads": args.threads,
+        "windows": src.n_windows,
+        "rows": rows,
+        "store_s": round(t_store, 3),
+        "validate_s": round(t_validate, 3),
+        "write_s": round(t_write, 3),
+        "pyarrow_per_window_s": round(t_pa_windows, 3),
+        "pyarrow_one_file_s": round(t_pa_one, 3),
+        "generate_s": round(t_gen, 3),
+        "gx_warmup_s": round(t_warmup, 3),
+        "store_rows_per_s": round(rows / t_store),
+        "pyarrow_per_window_rows_per_s": round(rows / t_pa_windows),
+        "pyarrow_one_file_rows_per_s": round(rows / t_pa_one),
+        "ratio_vs_per_window": round(t_pa_windows / t_store, 3),
+        "ratio_vs_one_file": round(t_pa_one / t_store, 3),
+        "store_raw_bytes": store_bytes,
+        "watermarks": len(store.windows()),
+    }
+    print(f"\ningest throughput: {rows:,} rows ({args.workloads} workloads x {args.days} days x 13 metrics, "
+          f"{src.n_windows} windows of {args.window_hours:g} h, data: {src.kind})\n")
+    print(f"{'path':<44}{'seconds':>10}{'rows/s':>14}{'ratio':>8}")
+    lines = [
+        (f"store: validate + write + watermark ({args.threads} thr)", t_store, 1.0),
+        ("  of which validate_batch (GX)", t_validate, None),
+        ("  of which write_window(s) (+fsync, watermark)", t_write, None),
+        ("pyarrow, one file per metric and window", t_pa_windows, t_pa_windows / t_store),
+        ("pyarrow, one file in total", t_pa_one, t_pa_one / t_store),
+    ]
+    for name, secs, ratio in lines:
+        r = f"{ratio:>8.2f}" if ratio is not None else f"{'':>8}"
+        print(f"{name:<44}{secs:>10.2f}{rows / secs:>14,.0f}{r}")
+    print(f"(not timed: data generation {t_gen:.1f} s; GX import + suite build, once a process, {t_warmup:.1f} s)")
+    print(f"\nratio (store rows/s / pyarrow per-window rows/s) = {res['ratio_vs_per_window']:.2f} (target >= 0.5)")
+    if prof:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+    OUT.mkdir(exist_ok=True)
+    with open(OUT / "ingest_throughput.json", "a") as fh:
+        fh.write(json.dumps(res) + "\n")
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+if __name__ == "__main__":
+    main()
