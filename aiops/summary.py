@@ -96,7 +96,9 @@ def print_status(settings: Settings, status: dict, console: Console | None = Non
         c.print(f"    {g['source']} {g['metric']} {g['window_start'][:16]}")
     if len(gaps) > 10:
         c.print(f"    ... and {len(gaps) - 10} more")
-    c.print(f"  quarantined batches: {len(status['quarantined'])}")
+    distinct = {(q.get("source"), q.get("metric"), str(q.get("start"))) for q in status["quarantined"]}
+    c.print(f"  quarantined batches: {len(status['quarantined'])}"
+            + (f" (for {len(distinct)} window(s); every rejected attempt is kept)" if distinct else ""))
     for q in status["quarantined"][:10]:
         c.print(f"    {q.get('source')} {q.get('metric') or '*'} {str(q.get('start'))[:16]}: {_short(q.get('reason'))}"
                 f"\n      kept in {q.get('path')}", soft_wrap=True)
@@ -120,7 +122,8 @@ def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, co
             c.print(f"  {pd.Timestamp(row.start):%m-%d %H:%M}..{pd.Timestamp(row.end):%H:%M}  {row.description}",
                     soft_wrap=True)
     c.print(f"Ingest ({ing['source']}): {ing['windows']} windows of {settings.ingest.window_hours:g} h × "
-            f"{len(METRICS)} metrics — {ing['windows_stored']} stored now, {ing['windows_skipped']} already stored; "
+            f"{len(METRICS)} metrics — {ing['windows_stored']} stored now, {ing['windows_skipped']} already stored, "
+            f"{ing.get('windows_quarantined', 0)} with quarantined batches; "
             f"{ing['rows']:,} rows this run")
     c.print(f"Store: {status['series']:,} series, {status['rows']:,} rows, {len(status['missing_windows'])} missing "
             f"windows, {status['events']:,} Kubernetes events")

@@ -82,6 +82,7 @@ def ingest(params: IngestParams = IngestParams()) -> dict:
         "rows": sum(o.rows for o in outcomes),
         "windows_stored": sum(1 for o in outcomes if o.stored),
         "windows_skipped": sum(1 for o in outcomes if o.skipped and not o.stored and not o.quarantined),
+        "windows_quarantined": sum(1 for o in outcomes if o.quarantined),
         "quarantined": [f"{o.window} {m}: {r}" for o in outcomes for m, r in o.quarantined.items()],
         **context,
     }
