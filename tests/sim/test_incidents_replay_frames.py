@@ -19,8 +19,9 @@ from aiops.sim.replay import load_trace
 from aiops.sim.spec import DemandSpec, IncidentSpec, Resources, TraceSpec
 
 from tests.sim.test_engine import START, MiB, cluster, wl
+from tests.support.datasets import NASA_HTTP
 
-NASA = Path("/work/shared/datasets/workload/nasa_http/nasa_kennedy_requests_per_second.csv.gz")
+NASA = NASA_HTTP  # read-only, never copied into the project
 
 # kind -> (magnitude, metric, how it shows: window mean vs before mean)
 CASES = {
