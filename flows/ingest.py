@@ -5,6 +5,7 @@ Thin: the work is `aiops.ingest`. Re-running resumes: windows already stored are
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 
 from prefect import flow, get_run_logger, task
@@ -64,17 +65,33 @@ def ingest(params: IngestParams = IngestParams()) -> dict:
     source = make_source(settings)
     logger.info("ingesting %d windows of %d metrics from %s, %s to %s", len(windows), len(metrics),
                 source.name, start.isoformat(), end.isoformat())
-    outcomes = []
+    outcomes: list[WindowOutcome] = []
+    pending: deque = deque()
+
+    def collect() -> None:
+        w, future = pending.popleft()
+        o = future.result()  # a window that failed after its retries fails the run; stored windows stay
+        outcomes.append(o)
+        report("ingest", len(outcomes), len(windows), str(w))
+        if o.quarantined:
+            logger.warning("window %s: quarantined %s", w, "; ".join(f"{m}: {r}" for m, r in o.quarantined.items()))
+        logger.info("window %s: %d rows stored, %d metrics already stored (%d/%d)", w, o.rows, len(o.skipped),
+                    len(outcomes), len(windows))
+
     try:
-        for i, w in enumerate(windows):
-            o = ingest_window_task(source, store, w, metrics, settings.ingest.step_seconds, params.force)
-            outcomes.append(o)
-            report("ingest", i + 1, len(windows), str(w))
-            if o.quarantined:
-                logger.warning("window %s: quarantined %s", w, "; ".join(f"{m}: {r}" for m, r in o.quarantined.items()))
-            logger.info("window %s: %d rows stored, %d metrics already stored (%d/%d)", w, o.rows, len(o.skipped),
-                        i + 1, len(windows))
+        # at most `ingest.workers` windows in flight: one validates while another writes
+        for w in windows:
+            pending.append((w, ingest_window_task.submit(source, store, w, metrics, settings.ingest.step_seconds,
+                                                         params.force)))
+            if len(pending) >= settings.ingest.workers:
+                collect()
+        while pending:
+            collect()
         context = store_context_task(source, store, start, end)
+    except BaseException:
+        for _, future in pending:  # let windows under way finish (each is atomic) before the source closes
+            future.wait()
+        raise
     finally:
         source.close()
     return {
