@@ -1,7 +1,7 @@
 """Peak memory of ingesting many days window by window: it must be bounded by the window, not the total.
 
-Each window is generated (simulator engine advanced one window, or numpy), validated (`validate_batch`) and written
-(`Store.write_windows`), then dropped; nothing holds the whole period. A sampler thread reads /proc/self/status
+The product's own path: the simulator source (which simulates as it goes and keeps a bounded cache of days)
+feeding `aiops.ingest.ingest_range` (validate, atomic writes, watermarks), `--workers` windows in flight. A sampler thread reads /proc/self/status
 (VmRSS, VmHWM) every 20 ms; `resource.getrusage(RUSAGE_SELF).ru_maxrss` is reported too. "Growth" is the RSS at the
 end minus the RSS after the warm-up (the first day), which should be near zero.
 
@@ -27,6 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _data import WindowSource  # noqa: E402
 
+from aiops.ingest import ingest_range  # noqa: E402
+from aiops.settings import load_settings  # noqa: E402
+from aiops.sources import make_source  # noqa: E402
 from aiops.store import Store  # noqa: E402
 from aiops.validation import validate_batch  # noqa: E402
 
@@ -65,17 +68,22 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--window-hours", type=float, default=6.0)
     ap.add_argument("--step-seconds", type=int, default=60)
-    ap.add_argument("--threads", type=int, default=4, help="Store.write_windows threads")
-    ap.add_argument("--data", choices=["auto", "simulator", "synthetic"], default="auto")
+    ap.add_argument("--workers", type=int, default=2, help="windows in flight (ingest.workers)")
     ap.add_argument("--data-dir", type=Path, default=None, help="default: a temporary directory, removed after")
     args = ap.parse_args(argv)
 
     window = timedelta(hours=args.window_hours)
-    src = WindowSource(workloads=args.workloads, days=args.days, seed=args.seed, window=window,
-                       step_s=args.step_seconds, kind=args.data)
     tmp = Path(tempfile.mkdtemp(prefix="aiops-mem-")) if args.data_dir is None else None
-    store = Store((tmp or args.data_dir) / "store")
-    windows_per_day = int(timedelta(days=1) / window)
+    settings = load_settings(
+        data_dir=(tmp or args.data_dir) / "store",
+        sim={"workloads": args.workloads, "namespaces": max(1, args.workloads // 8), "days": args.days,
+             "seed": args.seed, "start": "2026-01-05T00:00:00Z", "step_seconds": args.step_seconds,
+             "scrape_glitches": 0},
+        ingest={"window_hours": args.window_hours, "step_seconds": args.step_seconds, "workers": args.workers},
+    )
+    store = Store(settings.data_dir)
+    source = make_source(settings)  # the simulator source the ingest flow uses, simulating as it goes
+    day0 = settings.sim.resolved_start()
 
     # imports and the GX suite are a per-process constant: load them before measuring
     validate_batch(next(iter(WindowSource(workloads=1, days=1, seed=0, window=window, kind="synthetic")))[2],
@@ -87,21 +95,20 @@ def main(argv: list[str] | None = None) -> dict:
     trajectory: list[tuple[int, int]] = []  # (day, RSS kB at the end of the day)
     rss_warm = None
     rows = 0
-    window_rows = 0
-    for k, (ws, we, frame) in enumerate(src):
-        window_rows = max(window_rows, len(frame))
-        rows += len(frame)
-        report = validate_batch(frame, name=f"{src.kind}/{ws:%Y-%m-%dT%H}")
-        if not report.success:
-            raise SystemExit(f"benchmark data failed validation: {report.failures[:3]}")
-        store.write_windows(src.kind, ws, we, frame, max_workers=args.threads)
-        del frame
-        if (k + 1) % windows_per_day == 0:
-            day = (k + 1) // windows_per_day
-            rss = _status_kb("VmRSS")
-            trajectory.append((day, rss))
-            if day == 1:
-                rss_warm = rss
+    n_windows = 0
+    for day in range(args.days):
+        # the real ingest path, a day at a time only so that RSS can be read between days
+        summary = ingest_range(source, store, day0 + timedelta(days=day), day0 + timedelta(days=day + 1),
+                               window=window, step_s=args.step_seconds, workers=args.workers)
+        if summary.quarantined:
+            raise SystemExit(f"benchmark data failed validation: {summary.quarantined[:3]}")
+        rows += summary.rows
+        n_windows += len(summary.windows)
+        rss = _status_kb("VmRSS")
+        trajectory.append((day + 1, rss))
+        if day == 0:
+            rss_warm = rss
+    window_rows = rows // max(1, n_windows)
     elapsed = time.perf_counter() - t0
     sampler.stop()
     rss_end = _status_kb("VmRSS")
@@ -115,12 +122,13 @@ def main(argv: list[str] | None = None) -> dict:
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
         "python": platform.python_version(),
-        "data": src.kind,
+        "data": "simulator (aiops.sources.simulator via aiops.ingest.ingest_range)",
         "workloads": args.workloads,
         "days": args.days,
         "seed": args.seed,
         "window_hours": args.window_hours,
-        "windows": src.n_windows,
+        "windows": n_windows,
+        "workers": args.workers,
         "rows": rows,
         "rows_per_window": window_rows,
         "elapsed_s": round(elapsed, 1),
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rss_by_day_mb": {d: round(r / 1024, 1) for d, r in trajectory},
     }
     print(f"\ningest memory: {rows:,} rows ({args.workloads} workloads x {args.days} days x 13 metrics, "
-          f"{src.n_windows} windows of {args.window_hours:g} h = {window_rows:,} rows each, data: {src.kind}), "
+          f"{n_windows} windows of {args.window_hours:g} h = {window_rows:,} rows each, ingest_range from the simulator), "
           f"{elapsed:.0f} s\n")
     for key, label in [
         ("rss_before_mb", "RSS before ingest (imports, GX suite)"),

@@ -24,6 +24,7 @@ from aiops.series import conform, empty_frame
 from aiops.sources.base import check_request, utc
 
 CHUNK_S = 86_400  # the engine advances in whole days of steps (a fixed call pattern keeps results identical)
+CACHED_CHUNKS = 8  # days of results kept; older ones are dropped so memory stays bounded over long ingests
 
 
 class SimulatorSource:
@@ -45,7 +46,8 @@ class SimulatorSource:
         self._chunk_steps = max(1, math.ceil(CHUNK_S / self.step_s))
         self._lock = threading.RLock()  # task runners may fetch from several threads
         self._engine = self._new_engine()
-        self._parts: list = []  # SimResult per chunk, in order
+        self._parts: list = []  # SimResult per chunk, in order; None once dropped from the cache
+        self._events: list[list] = []  # events per chunk, kept for every chunk (small next to the arrays)
         self._result = None  # the concatenation of _parts, rebuilt when a chunk is added
         self.glitches = plan_glitches(spec, self.start, settings.sim)
 
@@ -70,10 +72,12 @@ class SimulatorSource:
             if end is not None:
                 self._extend(utc(end, name="end"))
             if self._result is None and self._parts:
+                if any(p is None for p in self._parts):
+                    self._resimulate()
                 self._result = _concat(self.spec.name, self._parts)
             return self._result
 
-    def _extend(self, end: datetime) -> None:
+    def _extend(self, end: datetime, *, keep: int = CACHED_CHUNKS) -> None:
         while self.simulated_until < end:
             try:
                 self._parts.append(self._engine.run(self._chunk_steps))
@@ -81,7 +85,20 @@ class SimulatorSource:
                 raise SourceError(f"simulator (cluster {self.cluster!r}, seed {self.settings.sim.seed}): "
                                   f"simulating from {self.simulated_until.isoformat()} failed: "
                                   f"{type(exc).__name__}: {exc}") from exc
+            if len(self._events) < len(self._parts):
+                self._events.append(self._parts[-1].events)
+            if len(self._parts) > keep:
+                self._parts[-keep - 1] = None
             self._result = None
+
+    def _resimulate(self, first: int = 0) -> None:
+        """Simulate again from the start (same engine calls, so identical results), keeping chunks from `first` on."""
+        n = len(self._parts)
+        self._engine, self._parts, self._result = self._new_engine(), [], None
+        while len(self._parts) < n:
+            self._extend(self.simulated_until + timedelta(seconds=1), keep=max(CACHED_CHUNKS, n - first))
+            if len(self._parts) - 1 < first:
+                self._parts[-1] = None
 
     # --- MetricSource ---------------------------------------------------------------------------------------
 
@@ -110,6 +127,8 @@ class SimulatorSource:
             span = timedelta(seconds=self._chunk_steps * self.step_s)
             first = max(0, int((start - self.start) // span))
             last = int(-(-(end - self.start) // span))
+            if any(p is None for p in self._parts[first:last]):  # asked again for a day dropped from the cache
+                self._resimulate(first)
             return self._parts[first:last]
 
     def close(self) -> None:
@@ -117,6 +136,7 @@ class SimulatorSource:
         with self._lock:
             self._engine = self._new_engine()
             self._parts = []
+            self._events = []
             self._result = None
 
     # --- context: ground truth and events --------------------------------------------------------------------
@@ -133,11 +153,11 @@ class SimulatorSource:
         from aiops.sources.kube_events import events_frame
 
         start, end = utc(start, name="start"), utc(end, name="end")
-        if end <= self.start or end <= start:
-            parts = []
-        else:
-            parts = self._parts_between(start, end)
-        events = [e for part in parts for e in part.events if start <= utc(e.time) < end]
+        events = []
+        if end > self.start and end > start:
+            with self._lock:
+                self._extend(end)
+                events = [e for chunk in self._events for e in chunk if start <= utc(e.time) < end]
         frame = events_to_frame(events, self.cluster).rename(columns={"time": "ts"})
         return events_frame(frame.to_dict("records"))
 
