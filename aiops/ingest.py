@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
+
 from aiops.metrics import METRICS, get_metric
 from aiops.progress import report
 from aiops.store import Store
@@ -107,13 +109,51 @@ def ingest_window(source, store: Store, window: Window, metrics: Sequence[str], 
     Source failures raise SourceError and store nothing. A batch failing validation is quarantined: per
     metric when validation can tell which metrics are bad, otherwise whole.
     """
-    outcome = WindowOutcome(window)
-    todo = [m for m in metrics if force or not store.has_window(source.name, m, window.start)]
-    outcome.skipped = [m for m in metrics if m not in todo]
-    if not todo:
-        return outcome
-    frame = source.fetch(window.start, window.end, todo, step_s)
-    name = f"{source.name} {window}"
+    return ingest_windows(source, store, [window], metrics, step_s=step_s, force=force)[0]
+
+
+def ingest_windows(source, store: Store, windows: Sequence[Window], metrics: Sequence[str], *, step_s: int,
+                   force: bool = False) -> list[WindowOutcome]:
+    """Ingest consecutive windows, validating them together in one great-expectations run.
+
+    Most of a validation's cost is fixed per run, so a run of windows validated at once is much cheaper than
+    each on its own. Only when the joint batch fails are the windows validated one by one, so that each
+    failure is pinned to its window and metric and everything valid is still stored.
+    """
+    outcomes, frames, todos = [], [], []
+    for w in windows:
+        o = WindowOutcome(w)
+        todo = [m for m in metrics if force or not store.has_window(source.name, m, w.start)]
+        o.skipped = [m for m in metrics if m not in todo]
+        outcomes.append(o)
+        todos.append(todo)
+        frames.append(source.fetch(w.start, w.end, todo, step_s) if todo else None)
+    live = [i for i, todo in enumerate(todos) if todo]
+    if not live:
+        return outcomes
+    if len(live) > 1:
+        joint = validate_batch(pd.concat([frames[i] for i in live], ignore_index=True),
+                               name=f"{source.name} {windows[live[0]]} +{len(live) - 1} windows")
+        if joint.success:
+            for i in live:
+                _store_valid(store, source.name, outcomes[i], frames[i], todos[i])
+            return outcomes
+    for i in live:  # one window, or a joint batch that failed: each window on its own
+        _validate_and_store(store, source.name, outcomes[i], frames[i], todos[i])
+    return outcomes
+
+
+def _store_valid(store: Store, source_name: str, outcome: WindowOutcome, frame, metrics: Sequence[str]) -> None:
+    # each metric's window is written atomically and watermarked on its own (metrics without rows: empty windows)
+    w = outcome.window
+    for rec in store.write_windows(source_name, w.start, w.end, frame, metrics=list(metrics)):
+        outcome.stored[rec.metric] = rec.rows
+
+
+def _validate_and_store(store: Store, source_name: str, outcome: WindowOutcome, frame,
+                        todo: Sequence[str]) -> None:
+    w = outcome.window
+    name = f"{source_name} {w}"
     report_ = validate_batch(frame, name=name)
     if report_.success:
         bad: set[str] = set()
@@ -121,51 +161,56 @@ def ingest_window(source, store: Store, window: Window, metrics: Sequence[str], 
         bad = set(report_.bad_metrics)
     else:  # the batch as a whole is unusable (wrong columns, unknown metric, ...)
         reason = "; ".join(report_.failures) or "validation failed"
-        store.quarantine(source.name, None, window.start, window.end, frame, reason=reason, details=report_.result)
+        store.quarantine(source_name, None, w.start, w.end, frame, reason=reason, details=report_.result)
         outcome.quarantined["*"] = reason
         log.warning("quarantined %s: %s", name, reason)
-        return outcome
-    good = [m for m in todo if m not in bad]
+        return
     if bad:
         parts = dict(tuple(frame.groupby("metric", sort=False, observed=True)))
         for m in sorted(bad):
             part = parts.get(m, frame.iloc[0:0])
             mine = [f for f in report_.failures if re.search(rf"\b{re.escape(m)}\b", f)]
             reason = "; ".join(mine or report_.failures)
-            store.quarantine(source.name, m, window.start, window.end, part, reason=reason, details=report_.result)
+            store.quarantine(source_name, m, w.start, w.end, part, reason=reason, details=report_.result)
             outcome.quarantined[m] = reason
             log.warning("quarantined %s %s: %s", name, m, reason)
         frame = frame[~frame["metric"].isin(bad)]
-    # each metric's window is written atomically and watermarked on its own (metrics without rows: empty windows)
-    for rec in store.write_windows(source.name, window.start, window.end, frame, metrics=good):
-        outcome.stored[rec.metric] = rec.rows
-    return outcome
+    _store_valid(store, source_name, outcome, frame, [m for m in todo if m not in bad])
+
+
+def batches(windows: Sequence[Window], size: int) -> list[list[Window]]:
+    """Consecutive windows in runs of at most `size` (the unit validated together)."""
+    return [list(windows[i:i + size]) for i in range(0, len(windows), max(1, size))]
 
 
 def ingest_range(source, store: Store, start: datetime, end: datetime, *, window: timedelta, step_s: int,
-                 metrics: Sequence[str] | None = None, force: bool = False, workers: int = 1) -> IngestSummary:
+                 metrics: Sequence[str] | None = None, force: bool = False, workers: int = 1,
+                 batch_windows: int = 1) -> IngestSummary:
     """Ingest every complete window in [start, end); resumes where an earlier (killed) run stopped.
 
-    `workers` > 1 processes that many windows at once (one validates while another writes: the work is
-    split between GIL-free Parquet encoding and pandas/GX). Each window stays atomic, so a kill at any point
-    leaves only whole windows behind. A source error stops the run after the windows already under way.
+    `batch_windows` consecutive windows are validated together (see `ingest_windows`); `workers` > 1 processes
+    that many batches at once (one validates while another writes: Parquet encoding runs without the GIL).
+    Each window stays atomic, so a kill at any point leaves only whole windows behind. A source error stops
+    the run after the batches already under way.
     """
     metrics = check_metrics(metrics)
     windows = plan_windows(start, end, window)
     summary = IngestSummary(source.name, _utc(start), _utc(end))
+    groups = batches(windows, batch_windows)
+
+    def done(outcomes: list[WindowOutcome]) -> None:
+        summary.windows.extend(outcomes)
+        report("ingest", len(summary.windows), len(windows), str(outcomes[-1].window))
+
     if workers <= 1:
-        for i, w in enumerate(windows):
-            summary.windows.append(ingest_window(source, store, w, metrics, step_s=step_s, force=force))
-            report("ingest", i + 1, len(windows), str(w))
+        for g in groups:
+            done(ingest_windows(source, store, g, metrics, step_s=step_s, force=force))
         return summary
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
-        futures = []
-        for w in windows:
-            futures.append(pool.submit(ingest_window, source, store, w, metrics, step_s=step_s, force=force))
+        futures = [pool.submit(ingest_windows, source, store, g, metrics, step_s=step_s, force=force) for g in groups]
         try:
-            for i, (w, fut) in enumerate(zip(windows, futures)):
-                summary.windows.append(fut.result())
-                report("ingest", i + 1, len(windows), str(w))
+            for fut in futures:
+                done(fut.result())
         except BaseException:
             for f in futures:
                 f.cancel()

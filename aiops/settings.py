@@ -73,7 +73,10 @@ class IngestSettings(BaseModel):
 
     window_hours: float = Field(6.0, gt=0, le=24 * 7, description="length of one ingest window in hours")
     step_seconds: int = Field(60, ge=1, le=3600, description="resolution of ingested series in seconds")
-    workers: int = Field(2, ge=1, le=32, description="windows processed at once (validation overlaps writing)")
+    workers: int = Field(2, ge=1, le=32, description="batches of windows processed at once (validation overlaps writing)")
+    batch_windows: int = Field(
+        4, ge=1, le=96, description="consecutive windows validated together (a validation's cost is mostly per run)"
+    )
     lookback_hours: float = Field(
         24.0, gt=0, le=24 * 400, description="live sources: how far back a run looks for windows not yet stored"
     )

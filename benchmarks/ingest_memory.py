@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
     for day in range(args.days):
         # the real ingest path, a day at a time only so that RSS can be read between days
         summary = ingest_range(source, store, day0 + timedelta(days=day), day0 + timedelta(days=day + 1),
-                               window=window, step_s=args.step_seconds, workers=args.workers)
+                               window=window, step_s=args.step_seconds, workers=args.workers,
+                               batch_windows=settings.ingest.batch_windows)
         if summary.quarantined:
             raise SystemExit(f"benchmark data failed validation: {summary.quarantined[:3]}")
         rows += summary.rows

@@ -13,7 +13,9 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.errors import SourceError
-from aiops.ingest import Window, WindowOutcome, check_metrics, default_range, ingest_window, plan_windows, store_context
+from aiops.ingest import (
+    Window, WindowOutcome, batches, check_metrics, default_range, ingest_windows, plan_windows, store_context,
+)
 from aiops.progress import report
 from aiops.settings import load_settings
 from aiops.sources import make_source
@@ -42,11 +44,11 @@ def _retry_source_errors(task, task_run, state) -> bool:
     return False
 
 
-@task(name="ingest-window", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
-      retry_condition_fn=_retry_source_errors, task_run_name="ingest {window}")
-def ingest_window_task(source, store: Store, window: Window, metrics: list[str], step_s: int,
-                       force: bool) -> WindowOutcome:
-    return ingest_window(source, store, window, metrics, step_s=step_s, force=force)
+@task(name="ingest-windows", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
+      retry_condition_fn=_retry_source_errors, task_run_name="ingest {label}")
+def ingest_windows_task(source, store: Store, windows: list[Window], metrics: list[str], step_s: int,
+                        force: bool, label: str) -> list[WindowOutcome]:
+    return ingest_windows(source, store, windows, metrics, step_s=step_s, force=force)
 
 
 @task(name="store-context", cache_policy=NO_CACHE)
@@ -69,27 +71,29 @@ def ingest(params: IngestParams = IngestParams()) -> dict:
     pending: deque = deque()
 
     def collect() -> None:
-        w, future = pending.popleft()
-        o = future.result()  # a window that failed after its retries fails the run; stored windows stay
-        outcomes.append(o)
-        report("ingest", len(outcomes), len(windows), str(w))
-        if o.quarantined:
-            logger.warning("window %s: quarantined %s", w, "; ".join(f"{m}: {r}" for m, r in o.quarantined.items()))
-        logger.info("window %s: %d rows stored, %d metrics already stored (%d/%d)", w, o.rows, len(o.skipped),
-                    len(outcomes), len(windows))
+        future = pending.popleft()
+        for o in future.result():  # a batch that failed after its retries fails the run; stored windows stay
+            outcomes.append(o)
+            report("ingest", len(outcomes), len(windows), str(o.window))
+            if o.quarantined:
+                logger.warning("window %s: quarantined %s", o.window,
+                               "; ".join(f"{m}: {r}" for m, r in o.quarantined.items()))
+            logger.info("window %s: %d rows stored, %d metrics already stored (%d/%d)", o.window, o.rows,
+                        len(o.skipped), len(outcomes), len(windows))
 
     try:
-        # at most `ingest.workers` windows in flight: one validates while another writes
-        for w in windows:
-            pending.append((w, ingest_window_task.submit(source, store, w, metrics, settings.ingest.step_seconds,
-                                                         params.force)))
+        # consecutive windows are validated together; at most `ingest.workers` batches in flight
+        for group in batches(windows, settings.ingest.batch_windows):
+            label = f"{group[0]}" + (f" +{len(group) - 1}" if len(group) > 1 else "")
+            pending.append(ingest_windows_task.submit(source, store, group, metrics, settings.ingest.step_seconds,
+                                                      params.force, label))
             if len(pending) >= settings.ingest.workers:
                 collect()
         while pending:
             collect()
         context = store_context_task(source, store, start, end)
     except BaseException:
-        for _, future in pending:  # let windows under way finish (each is atomic) before the source closes
+        for future in pending:  # let batches under way finish (each window is atomic) before the source closes
             future.wait()
         raise
     finally:

@@ -117,7 +117,8 @@ def test_bad_batches_are_quarantined_named_and_retried(tmp_path, prom):
     stored_before = _digests(settings.data_dir)
     rows_before = store.read()
 
-    second = ingest_range(make_source(settings), store, T0, T0 + 2 * HOUR, window=HOUR, step_s=60)
+    # both windows validated as one batch: it fails, so each window is validated on its own to pin the failures
+    second = ingest_range(make_source(settings), store, T0, T0 + 2 * HOUR, window=HOUR, step_s=60, batch_windows=2)
     w1, w2 = second.windows
     assert w1.skipped and not w1.stored  # the first window was already stored: untouched
     assert set(w2.quarantined) == BAD_METRICS
@@ -166,3 +167,13 @@ def test_prometheus_down_stores_nothing_and_loses_nothing(tmp_path, prom):
         ingest_range(make_source(down), store, T0, T0 + 2 * HOUR, window=HOUR, step_s=60)
     assert _digests(settings.data_dir) == before
     assert store.missing_windows("prometheus", "cpu_usage", T0, T0 + 2 * HOUR, HOUR) == [T0 + HOUR]
+
+
+def test_a_failing_joint_batch_is_split_so_good_windows_are_stored(tmp_path, prom):
+    settings = _settings(tmp_path, prom.url)
+    store = Store(settings.data_dir)
+    got = ingest_range(make_source(settings), store, T0, T0 + 2 * HOUR, window=HOUR, step_s=60, batch_windows=2)
+    w1, w2 = got.windows
+    assert not w1.quarantined and set(w1.stored) == set(METRICS)  # the clean window of the failed batch is kept
+    assert set(w2.quarantined) == BAD_METRICS and set(w2.stored) == set(METRICS) - BAD_METRICS
+    assert len(store.quarantined()) == len(BAD_METRICS)  # no batch-level quarantine of the clean window
