@@ -9,6 +9,7 @@ visible and a later run retries it.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -131,16 +132,42 @@ def ingest_windows(source, store: Store, windows: Sequence[Window], metrics: Seq
     live = [i for i, todo in enumerate(todos) if todo]
     if not live:
         return outcomes
-    if len(live) > 1:
-        joint = validate_batch(pd.concat([frames[i] for i in live], ignore_index=True),
-                               name=f"{source.name} {windows[live[0]]} +{len(live) - 1} windows")
-        if joint.success:
-            for i in live:
-                _store_valid(store, source.name, outcomes[i], frames[i], todos[i])
-            return outcomes
-    for i in live:  # one window, or a joint batch that failed: each window on its own
-        _validate_and_store(store, source.name, outcomes[i], frames[i], todos[i])
-    return outcomes
+    try:
+        if len(live) > 1:
+            joint = validate_batch(pd.concat([frames[i] for i in live], ignore_index=True),
+                                   name=f"{source.name} {windows[live[0]]} +{len(live) - 1} windows")
+            if joint.success:
+                for i in live:
+                    _store_valid(store, source.name, outcomes[i], frames[i], todos[i])
+                return outcomes
+        for i in live:  # one window, or a joint batch that failed: each window on its own
+            _validate_and_store(store, source.name, outcomes[i], frames[i], todos[i])
+        return outcomes
+    finally:
+        del frames
+        _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc only; elsewhere a no-op).
+
+    A batch allocates and frees a few hundred MB across threads; glibc keeps such pages in per-thread arenas, so
+    without this the RSS of a long ingest creeps up to several times what it holds (benchmarks/ingest_memory.py).
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - present only in glibc
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _store_valid(store: Store, source_name: str, outcome: WindowOutcome, frame, metrics: Sequence[str]) -> None:

@@ -24,7 +24,7 @@ from aiops.series import conform, empty_frame
 from aiops.sources.base import check_request, utc
 
 CHUNK_S = 86_400  # the engine advances in whole days of steps (a fixed call pattern keeps results identical)
-CACHED_CHUNKS = 8  # days of results kept; older ones are dropped so memory stays bounded over long ingests
+CACHED_CHUNKS = 3  # days of results kept (in-order ingest needs the day in flight and the next); older ones are dropped
 
 
 class SimulatorSource:
