@@ -5,8 +5,8 @@ Demand does not depend on the cluster's state, so the engine computes it for a w
 (seed, workload name, block), so the same step always gets the same noise however the run is cut into calls,
 and adding a workload or an incident does not change another workload's demand.
 
-The response functions (CPU throttling, queueing latency, latency histogram) are pure array maths used by
-the engine after its time loop, over all recorded steps at once.
+The response functions (CPU throttling, queueing latency, latency histogram cut at the timeout) are pure array
+maths used by the engine after its time loop, over all recorded steps at once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aiops.sim.spec import WorkloadSpec
 from aiops.sim.state import LATENCY_BUCKETS_S
 
 BLOCK = 4096  # steps per noise block
-TIMEOUT_S = 30.0  # requests time out (and latency saturates) here, like a typical ingress/proxy timeout
+TIMEOUT_S = 30.0  # requests time out here (a typical ingress/proxy timeout): latency never exceeds it
 LN100 = float(np.log(100.0))  # p99 of an exponential sojourn time = mean * ln(100)
 _DEMAND_STREAM = 1
 
@@ -105,10 +105,10 @@ def throttled_ratio(need: np.ndarray, cap: np.ndarray) -> np.ndarray:
 
 
 def latency_mean(service_s: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """Mean sojourn time of an M/M/1 queue: service / (1 - rho), saturating at the timeout when rho >= 1."""
+    """Mean sojourn time of an M/M/1 queue, service / (1 - rho), before the timeout cuts requests off; inf when
+    rho >= 1 (the queue grows without bound: every request times out)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        m = np.where(rho < 1.0, service_s / np.maximum(1.0 - rho, 1e-12), TIMEOUT_S)
-    return np.minimum(m, TIMEOUT_S)
+        return np.where(rho < 1.0, service_s / np.maximum(1.0 - rho, 1e-12), np.inf)
 
 
 def latency_p99(mean_s: np.ndarray) -> np.ndarray:
@@ -117,31 +117,45 @@ def latency_p99(mean_s: np.ndarray) -> np.ndarray:
 
 
 _BUCKETS = np.asarray(LATENCY_BUCKETS_S)
-_NEG_BUCKETS32 = -np.asarray(LATENCY_BUCKETS_S, dtype=np.float32)
+_N_BELOW = int(np.searchsorted(_BUCKETS, TIMEOUT_S))  # buckets below the timeout; the rest hold every request
+_NEG_BUCKETS32 = -np.asarray(LATENCY_BUCKETS_S[:_N_BELOW], dtype=np.float32)
 
 
-def histogram_sum(requests: np.ndarray, mean_s: np.ndarray) -> np.ndarray:
-    """Cumulative bucket counts (LATENCY_BUCKETS_S then +Inf) added by `requests` (n, W) with exponential
-    latency of mean `mean_s` (n, W), summed over the n steps: shape (W, len(buckets) + 1).
+def latency_totals(requests: np.ndarray, mean_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What `requests` (n, W) with exponential latency of mean `mean_s` (n, W), cut at `TIMEOUT_S`, add to the
+    latency counters, summed over the n steps: cumulative bucket counts (LATENCY_BUCKETS_S then +Inf; every
+    request lands in the buckets >= the timeout), the latency sum of the requests served before the timeout in
+    seconds, and the requests that timed out (each lasting exactly the timeout), shapes (W, buckets + 1), (W,),
+    (W,).
 
-    Same maths as `histogram_increments` summed over steps, in float32 for the exponentials (the engine's
-    largest single cost otherwise); bucket counts are made monotone again after the float32 sums.
+    The exponentials of the buckets are computed in float32 (the engine's largest single cost otherwise); bucket
+    counts are made monotone again after the float32 sums.
     """
-    tail = np.exp(_NEG_BUCKETS32 / np.maximum(mean_s, 1e-12).astype(np.float32)[..., None])  # P(latency > b)
+    inv = 1.0 / np.maximum(mean_s, 1e-12)  # 0 for an infinite mean
+    tail = np.exp(_NEG_BUCKETS32 * inv.astype(np.float32)[..., None])  # P(latency > b), b below the timeout
     total = requests.sum(axis=0)
     above = np.einsum("tw,twb->wb", requests.astype(np.float32), tail, dtype=np.float64)
     out = np.empty((requests.shape[1], len(LATENCY_BUCKETS_S) + 1))
-    out[:, :-1] = np.clip(total[:, None] - above, 0.0, total[:, None])
-    out[:, -1] = total
-    return np.maximum.accumulate(out, axis=1)
+    out[:, :_N_BELOW] = np.clip(total[:, None] - above, 0.0, total[:, None])
+    out[:, _N_BELOW:] = total[:, None]
+    np.maximum.accumulate(out, axis=1, out=out)
+    p_timeout = np.exp(-TIMEOUT_S * inv)  # P(latency >= timeout)
+    # E[min(X, T)] = mean * (1 - exp(-T / mean)); T for an infinite mean
+    with np.errstate(invalid="ignore"):
+        cut_mean = np.where(inv > 0, -np.expm1(-TIMEOUT_S * inv) / inv, TIMEOUT_S)
+    timed_out = requests * p_timeout
+    served_sum = np.maximum((requests * cut_mean - TIMEOUT_S * timed_out).sum(axis=0), 0.0)
+    return out, served_sum, timed_out.sum(axis=0)
 
 
 def histogram_increments(requests: np.ndarray, mean_s: np.ndarray) -> np.ndarray:
-    """Cumulative bucket increments (LATENCY_BUCKETS_S then +Inf) for `requests` with exponential latency.
+    """Cumulative bucket increments (LATENCY_BUCKETS_S then +Inf) for `requests` with exponential latency cut at
+    the timeout (float64 reference of `latency_totals`' buckets).
 
     `requests`, `mean_s` have the same shape (..., ); the result has one more trailing axis of len(buckets)+1.
     """
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         cdf = 1.0 - np.exp(-_BUCKETS / np.maximum(mean_s, 1e-12)[..., None])
+    cdf[..., _N_BELOW:] = 1.0
     cdf = np.concatenate([cdf, np.ones(cdf.shape[:-1] + (1,))], axis=-1)
     return requests[..., None] * cdf

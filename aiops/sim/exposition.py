@@ -4,22 +4,31 @@
 current values, no timestamps), so a real Prometheus can scrape it. `render_openmetrics_history(snapshots)`
 writes the same series for many instants, with timestamps, as OpenMetrics text for
 `promtool tsdb create-blocks-from openmetrics` (backfill); `engine_snapshots(engine, steps)` drives an engine step
-by step to feed it, so per-pod counters are the engine's own, exact at every step.
+by step to feed it, so per-pod counters are the engine's own, exact at every step. A snapshot at
+`start + (t + 1) * step` describes the engine's step t (see `aiops.sim.engine`), so PromQL over the backfilled
+history gives the series the engine recorded.
 
 Names and labels are those real exporters use, so `aiops.sources.promql` reads both the same way:
 
 - cAdvisor (kubelet), one series per pod with a scheduled container: `container_cpu_usage_seconds_total`,
   `container_memory_working_set_bytes`, `container_cpu_cfs_periods_total`,
   `container_cpu_cfs_throttled_periods_total` (the two CFS counters only when the container has a CPU limit, as
-  cAdvisor only has them under a CFS quota); labels namespace, pod, container, image, name, id, node. `id`/`name`
-  are stable per pod (a real runtime gives a new container id on restart; here the counters are the pod's
-  cumulative ones, so one series per pod keeps `rate()` exact across restarts).
+  cAdvisor only has them under a CFS quota); labels namespace, pod, container, image, name, id, node. Counter
+  values are the container instance's, as cAdvisor's: 0 at the container's start, reset to 0 when it restarts
+  (`rate()` reads the reset as one). Deviation: a real runtime gives a restarted container a new id, hence new
+  `id`/`name` labels and a new series; here they are stable per pod, so `rate()` over a step-sampled history
+  stays exact across a restart (a new series would lose its first step). For the same reason
+  `render_openmetrics_history` writes a new container's counters once more at its start, with value 0, as a
+  scrape at that instant would see them.
 - kube-state-metrics: pod requests/limits, owners, phase, restarts, last terminated and waiting reasons;
   deployments' spec/available replicas; replicaset owners; nodes' info, labels, capacity and conditions; HPAs.
 - Istio, per workload (reporter="destination"): `istio_requests_total` and the
-  `istio_request_duration_milliseconds` histogram (buckets `LATENCY_BUCKETS_S` × 1000 and +Inf). The snapshot
-  does not say which requests timed out, so every request carries `response_code="200"`. Real Istio has one
-  series per destination pod; the snapshot counts per workload, so there is one series per workload (no `pod`).
+  `istio_request_duration_milliseconds` histogram (buckets `LATENCY_BUCKETS_S` × 1000 and +Inf), each with
+  `response_code="200"` (served) and `"504"` (cut at the timeout: their duration is the timeout, so they sit in
+  the buckets at and above it). Both codes are written from the start, even at 0 (real Istio creates the 504
+  series at the first timeout; a series appearing mid-history would lose its first step in `rate()`). Real
+  Istio has one series per destination pod; the snapshot counts per workload, so there is one series per
+  workload and code (no `pod`).
 
 No series carries a `cluster` label by default: on a real cluster Prometheus adds it (external labels or
 relabelling); pass `cluster_label=True` to add `cluster="<name>"` to every series.
@@ -33,6 +42,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from aiops.sim.demand import TIMEOUT_S
 from aiops.sim.state import LATENCY_BUCKETS_S, NodeState, PodState, Snapshot, WorkloadState
 
 Labels = tuple[tuple[str, str], ...]
@@ -43,6 +53,7 @@ OS_IMAGE = "Ubuntu 22.04.4 LTS"
 KERNEL_VERSION = "6.5.0-1024-aws"
 POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 ISTIO_LE_MS: tuple[float, ...] = tuple(round(b * 1000.0, 6) for b in LATENCY_BUCKETS_S)
+TIMEOUT_MS = TIMEOUT_S * 1000.0
 
 
 @dataclass
@@ -197,17 +208,27 @@ def _workload_series(fams: dict[str, _Family], w: WorkloadState, pods: tuple[Pod
         "destination_service_namespace": w.namespace, "request_protocol": "http", "response_code": "200",
         "response_flags": "-", **extra,
     }
-    fams["istio_requests_total"].add(istio, w.requests_total)
-    hist = fams["istio_request_duration_milliseconds"]
+    timeout = {**istio, "response_code": "504", "response_flags": "UT"}  # Envoy's upstream request timeout
     counts = w.latency_bucket_counts
     if len(counts) != len(LATENCY_BUCKETS_S) + 1:
         raise ValueError(
             f"workload {w.namespace}/{w.name}: latency_bucket_counts has {len(counts)} entries, expected "
             f"{len(LATENCY_BUCKETS_S) + 1} (one per LATENCY_BUCKETS_S, then +Inf)")
-    for le, c in zip((*ISTIO_LE_MS, math.inf), counts):
-        hist.add({**istio, "le": _fmt_le(le)}, c, suffix="_bucket")
-    hist.add(istio, w.latency_sum_s * 1000.0, suffix="_sum")
-    hist.add(istio, counts[-1], suffix="_count")
+    t_out = min(max(w.requests_timed_out_total, 0.0), counts[-1])
+    served = counts[-1] - t_out
+    fams["istio_requests_total"].add(istio, served)
+    fams["istio_requests_total"].add(timeout, t_out)
+    hist = fams["istio_request_duration_milliseconds"]
+    les = (*ISTIO_LE_MS, math.inf)
+    for le, c in zip(les, counts):
+        # timed-out requests last exactly the timeout: they are in every bucket at or above it, and only there
+        hist.add({**istio, "le": _fmt_le(le)}, min(c, served) if le < TIMEOUT_MS else c - t_out, suffix="_bucket")
+    hist.add(istio, max(w.latency_sum_s - t_out * TIMEOUT_S, 0.0) * 1000.0, suffix="_sum")
+    hist.add(istio, served, suffix="_count")
+    for le in les:
+        hist.add({**timeout, "le": _fmt_le(le)}, t_out if le >= TIMEOUT_MS else 0.0, suffix="_bucket")
+    hist.add(timeout, t_out * TIMEOUT_S * 1000.0, suffix="_sum")
+    hist.add(timeout, t_out, suffix="_count")
 
 
 def _node_series(fams: dict[str, _Family], n: NodeState, extra: dict[str, str]) -> None:
@@ -296,24 +317,44 @@ def render_openmetrics_history(snapshots: Iterable[Snapshot], cluster: str, *,
     is written once, before the first step's samples; later steps repeat the families' samples in the same
     order (promtool reads them as more samples of the same series; strict OpenMetrics would want each family's
     samples contiguous, which would mean holding the whole history in memory).
+
+    A container's CPU/CFS counter series that was not in the previous snapshot also gets a sample 0 at the
+    container's start (when that is at or after the previous snapshot): what a scrape at its start would have
+    read, so that `rate()` over the step in which the container started sees that step's CPU.
     """
     last: datetime | None = None
     first = True
+    prev_series: set[tuple[str, Labels]] = set()
     for snap in snapshots:
         if last is not None and snap.time <= last:
             raise ValueError(f"snapshots out of order: step {snap.step} at {snap.time} after {last}")
-        last = snap.time
         ts = _fmt_ts(snap.time)
+        started = {(p.namespace, p.name): p.started for p in snap.pods}
+        series: set[tuple[str, Labels]] = set()
         lines: list[str] = []
         for fam in _families(snap, _extra(cluster, cluster_label)):
             if first:
                 om_name = fam.name[: -len("_total")] if fam.type == "counter" else fam.name
                 lines.append(f"# HELP {om_name} {_escape_help(fam.help)}")
                 lines.append(f"# TYPE {om_name} {fam.type}")
-            lines.extend(f"{s}{_labels(lab)} {_fmt(v)} {ts}" for s, lab, v in fam.samples)
+            cadvisor_counter = fam.name in _CADVISOR_COUNTERS
+            for s, lab, v in fam.samples:
+                if cadvisor_counter:
+                    series.add((s, lab))
+                    if last is not None and (s, lab) not in prev_series:
+                        labels = dict(lab)
+                        t0 = started.get((labels["namespace"], labels["pod"]))
+                        if t0 is not None and last <= t0 < snap.time:
+                            lines.append(f"{s}{_labels(lab)} 0 {_fmt_ts(t0)}")
+                lines.append(f"{s}{_labels(lab)} {_fmt(v)} {ts}")
         first = False
+        last, prev_series = snap.time, series
         yield "\n".join(lines) + "\n" if lines else ""
     yield "# EOF\n"
+
+
+_CADVISOR_COUNTERS = frozenset({"container_cpu_usage_seconds_total", "container_cpu_cfs_periods_total",
+                                "container_cpu_cfs_throttled_periods_total"})
 
 
 def engine_snapshots(engine, steps: int, *, include_initial: bool = True) -> Iterator[Snapshot]:

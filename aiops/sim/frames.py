@@ -93,44 +93,46 @@ _REASON = {0: None, 1: "OOMKilled", 2: "Error"}
 
 
 def build_snapshot(eng: "Engine") -> Snapshot:
-    """The engine's cluster at `eng.now` as state objects (pods with names, nodes, counters)."""
+    """The engine's cluster at `eng.now` as state objects (pods with names, nodes, counters).
+
+    Pods show the state recorded for the last step run (`Engine.pod_view`): the exposition of this snapshot,
+    read back through Prometheus, gives the series `run()` recorded for that step. Per-container counters
+    reset when a container restarts (a new container instance, as cAdvisor's counters do).
+    """
     from datetime import timedelta
 
-    now_s = float(eng.t * eng.step_s)
-    eng._refresh(now_s)
+    view = eng.pod_view()
     at = lambda s: eng.start + timedelta(seconds=float(s))  # noqa: E731
     last = eng._last
     spec = eng.spec
+    counters = view["counters"]
     pods = []
     wi, si = np.nonzero(eng.p_alive)
     for w, s in zip(wi.tolist(), si.tolist()):
         ws = spec.workloads[w]
         node = int(eng.p_node[w, s])
         sched = node >= 0
-        ready = sched and eng.p_ready_at[w, s] <= now_s
-        started = sched and eng.p_started[w, s] <= now_s
-        if not sched:
-            waiting = None
-        elif not started:
+        ready = bool(view["ready"][w, s])
+        started = bool(view["started"][w, s])
+        if sched and not started:
             waiting = "CrashLoopBackOff" if eng.p_waiting[w, s] == 2 else "ContainerCreating"
         else:
             waiting = None
         tpl = int(eng.p_tpl[w, s])
         _, res = eng._templates[w][tpl]
-        counted = ready
-        cpu_now = float(last["cpu_pod"][w]) if ready else (float(eng._idle[w]) if started else 0.0)
-        mem = float(last.get("mem_pod", eng._mem_base)[w] + eng.p_leaked[w, s]) if started else 0.0
+        cpu_now = float(last["cpu_pod"][w]) if ready else (float(last["cpu_idle"][w]) if started else 0.0)
+        mem = float(last["mem_pod"][w] + eng.p_leaked[w, s]) if started else 0.0
+        cpu_s, periods, throttled = (float(x) for x in counters[w, s])
         pods.append(PodState(
             name=eng.pod_name(w, s), namespace=ws.namespace, workload=ws.name, replicaset=eng.rs_name(w, tpl),
             container=ws.container, node=eng.nodes.name(node) if sched else None,
-            phase="Running" if sched else "Pending", ready=bool(ready), created=at(eng.p_created[w, s]),
+            phase="Running" if sched else "Pending", ready=ready, created=at(eng.p_created[w, s]),
             started=at(eng.p_started[w, s]) if started else None, restarts=int(eng.p_restarts[w, s]),
             waiting_reason=waiting, last_terminated_reason=_REASON[int(eng.p_reason[w, s])], resources=res,
-            cpu_cores=cpu_now,
-            cpu_usage_seconds_total=max(float(eng._c_cpu[w] - eng.p_b_cpu[w, s]), 0.0) if counted else 0.0,
-            cfs_periods_total=max(float(eng._c_per[w] - eng.p_b_per[w, s]), 0.0) if counted else 0.0,
-            cfs_throttled_periods_total=max(float(eng._c_thr[w] - eng.p_b_thr[w, s]), 0.0) if counted else 0.0,
-            memory_working_set_bytes=mem, labels={**ws.labels, "app": ws.name}))
+            cpu_cores=cpu_now, cpu_usage_seconds_total=cpu_s, cfs_periods_total=periods,
+            cfs_throttled_periods_total=throttled, memory_working_set_bytes=mem,
+            labels={**ws.labels, "app": ws.name}))
+    n_ready = view["ready"].sum(axis=1)
     workloads = []
     for w, ws in enumerate(spec.workloads):
         tpl = int(eng.cur_tpl[w])
@@ -139,13 +141,15 @@ def build_snapshot(eng: "Engine") -> Snapshot:
         util = eng.hpa.last_util[w]
         workloads.append(WorkloadState(
             namespace=ws.namespace, name=ws.name, container=ws.container, revision=int(eng.revision[w]),
-            replicaset=eng.rs_name(w, tpl), spec_replicas=int(eng.replicas[w]), ready_replicas=int(eng.n_ready[w]),
+            replicaset=eng.rs_name(w, tpl), spec_replicas=int(eng.replicas[w]), ready_replicas=int(n_ready[w]),
             resources=res, hpa=hpa, hpa_desired_replicas=int(eng.hpa.last_desired[w]) if hpa is not None else None,
             hpa_current_utilization=float(util) if hpa is not None and np.isfinite(util) else None,
             request_rate=float(last["request_rate"][w]), requests_total=float(eng._requests_total[w]),
             latency_p99_s=float(last["latency_p99"][w]),
             latency_bucket_counts=tuple(float(x) for x in eng._buckets[w]), latency_sum_s=float(eng._lat_sum[w]),
-            labels=dict(ws.labels), annotations=dict(ws.annotations), image=image))
+            labels=dict(ws.labels), annotations=dict(ws.annotations), image=image,
+            requests_timed_out_total=float(eng._timed_out[w])))
+    now_s = float(eng.t * eng.step_s)
     nb = eng.nodes
     nodes = [NodeState(name=nb.name(j), pool=spec.node_pools[int(nb.pool[j])].name,
                        instance_type=nb.type_name[int(nb.pool[j])], cpu_cores=float(nb.cpu_cap[j]),

@@ -30,7 +30,9 @@ _SELECT = {"Max": 0, "Min": 1, "Disabled": 2}
 _PODS, _PERCENT = 1, 2
 MAX_POLICIES = 4
 _IMAX, _IMIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+_PENALTY = 2**40  # far beyond any replica count, far from int64 overflow
 REASON_NONE, REASON_ABOVE, REASON_BELOW, REASON_OVER_MAX, REASON_UNDER_MIN = 0, 1, 2, 3, 4
+_REASON_BY_SIGN = np.array([REASON_BELOW, REASON_NONE, REASON_ABOVE], np.int8)  # by sign(desired - current) + 1
 REASON_TEXT = {
     REASON_ABOVE: "cpu resource utilization (percentage of request) above target",
     REASON_BELOW: "All metrics below target",
@@ -77,7 +79,12 @@ class HPABank:
         self._check_clamp = True
         self.last_now = -np.inf
         self.hist_from = np.full(w, -np.inf)
-        self._k_range = np.arange(1)
+        self._no_reason = np.zeros(w, np.int8)
+        self._no_reason.flags.writeable = False
+        self._set_ring_rows(1)
+        self._hist_max = -np.inf
+        self._regular = 0
+        self._any_up_window = False
         self._precompute_best()
         for i, h in enumerate(hpas):
             self.set(i, h)
@@ -91,6 +98,7 @@ class HPABank:
         self.ev_down[:, i] = 0
         # recommendations recorded before this (re)install belong to the old HPA: ignore them
         self.hist_from[i] = self.last_now
+        self._hist_max = float(self.hist_from.max())
         if hpa is None:
             return
         self.minr[i], self.maxr[i] = hpa.min_replicas, hpa.max_replicas
@@ -100,8 +108,18 @@ class HPABank:
         for d, rules in (("up", hpa.scale_up), ("down", hpa.scale_down)):
             self._set_rules(d, i, rules)
         self._precompute_best()
+        self._any_up_window = bool((self.win_up > 0).any())
         longest = max(float(self.win_up.max()), float(self.win_down.max()))
-        self._k_range = np.arange(min(self.h, int(np.ceil(longest / self.dt)) + 2))
+        self._set_ring_rows(min(self.h, int(np.ceil(longest / self.dt)) + 2))
+
+    def _set_ring_rows(self, k: int) -> None:
+        """Per ring slot, the k most recent ring rows (the stabilisation windows look no further back)."""
+        self._rows = (np.arange(self.h)[:, None] - np.arange(k)[None, :]) % self.h
+        self._longest = k * self.dt
+        # row k of a regular ring is k * dt old: inside a window when k * dt < window
+        age = (np.arange(k) * self.dt)[:, None]
+        self._pen_down = np.where(age < self.win_down, 0, -_PENALTY)
+        self._pen_up = np.where(age < self.win_up, 0, _PENALTY)
 
     def _set_rules(self, d: str, i: int, rules: HPAScalingRules) -> None:
         typ, val, per = self.pol[d]
@@ -124,15 +142,19 @@ class HPABank:
     def _limit(self, now: float, d: str, current: np.ndarray) -> np.ndarray:
         """The rate limit of direction `d` for every workload (currently `current` replicas)."""
         typ, val, per = self.pol[d]
+        pods, pct, want_max, frozen, per_max = self._best[d]
+        if not (self.ev_t > now - per_max).any():
+            # no scaling within any period (often: a 15 s period is shorter than a step): every period starts at
+            # the current replicas, so the best Pods and the best Percent policy decide (precomputed per row)
+            cur = current.astype(float)
+            a = cur + pods if d == "up" else cur - pods
+            b = np.ceil(cur * pct) if d == "up" else np.floor(cur * pct)
+            lim = np.where(want_max, np.fmax(a, b), np.fmin(a, b))
+            return np.where(frozen, current, lim).astype(np.int64)  # Disabled (or no policy): no change
         cutoff = np.maximum(now - per, self.hist_from[:, None])
         rows = np.flatnonzero(self.ev_t > cutoff.min())
         sel = self.select[d]
-        # scale up: Max -> largest proposal; Min -> smallest. Scale down: Max (largest change) -> smallest.
-        want_max = (sel == 0) if d == "up" else (sel == 1)
         if rows.size == 0:
-            # no scaling within any period: every period starts at the current replicas, so the best Pods and
-            # the best Percent policy decide (precomputed per workload)
-            pods, pct = self._best[d]
             cur = current.astype(float)
             a = cur + pods if d == "up" else cur - pods
             b = np.ceil(cur * pct) if d == "up" else np.floor(cur * pct)
@@ -171,52 +193,78 @@ class HPABank:
             pods = np.where(np.isfinite(pods), pods, np.nan)
             pct = np.where(np.isfinite(pct), pct, np.nan)
             factor = 1 + pct / 100.0 if d == "up" else 1 - pct / 100.0
-            self._best[d] = (pods, factor)
+            # scale up: Max -> largest proposal; Min -> smallest. Scale down: Max (largest change) -> smallest.
+            frozen = (sel == 2) | (np.isnan(pods) & np.isnan(factor))
+            self._best[d] = (pods, factor, want_max, frozen, float(self.pol[d][2].max()))
 
     def evaluate(self, now: float, current: np.ndarray, ready: np.ndarray, unready: np.ndarray,
                  util: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """New spec.replicas for every workload (inactive rows keep `current`) and a reason code per row.
 
         `current` spec.replicas, `ready`/`unready` pod counts, `util` mean CPU usage / request of ready pods.
-        One pass over all workloads (a few dozen array ops); the rate limits are computed only when some
-        workload's stabilised recommendation differs from its current replicas.
+        One pass over all workloads (about thirty array ops, the engine's per-step hot spot); the rate limits are
+        computed only when some workload's stabilised recommendation differs from its current replicas. When
+        nothing changes, `current` itself is returned.
         """
-        act = self.active & (current > 0) & (ready > 0)  # replicas 0: autoscaling disabled; no ready pod: no metrics
+        act = np.minimum(current, ready) > 0  # replicas 0: autoscaling disabled; no ready pod: no metrics
+        act &= self.active
         ratio = util / self.target
-        raw = np.where(np.abs(ratio - 1.0) <= self.tol, current, np.ceil(ratio * ready))
+        keep = np.abs(ratio - 1.0) <= self.tol
+        keep |= ~act
+        scaled = ratio * ready
+        np.ceil(scaled, out=scaled)
+        raw = np.where(keep, current, scaled).astype(np.int64)
         if unready.any():
-            su = (unready > 0) & (ratio > 1.0)
+            su = (unready > 0) & (ratio > 1.0) & act
             if su.any():  # scale-up with unready pods: they count as 0 % usage
                 total = ready + unready
                 new_ratio = ratio * ready / np.maximum(total, 1)
                 alt = np.where((np.abs(new_ratio - 1.0) <= self.tol) | (new_ratio < 1.0), current,
                                np.ceil(new_ratio * total))
-                raw = np.where(su, alt, raw)
-        raw = np.where(act, raw, current).astype(np.int64)
+                raw = np.where(su, alt, raw).astype(np.int64)
         # k8s records the unstabilised recommendation each sync
         slot = self.n_eval % self.h
         self.rec[slot] = raw
         self.rec_t[slot] = now
         self.n_eval += 1
         es = slot % self.hp
+        self._regular = self._regular + 1 if now - self.last_now == self.dt else 1
         self.last_now = now
         self._util, self._ready = util, ready  # for last_util (computed on demand)
         # stabilisation over the recent ring rows only (the longest window of any HPA)
-        rows = (slot - self._k_range) % self.h
-        rec, rec_t = self.rec[rows], self.rec_t[rows, None]
-        up_rec = np.where(rec_t > np.maximum(now - self.win_up, self.hist_from), rec, _IMAX).min(axis=0)
-        down_rec = np.where(rec_t > np.maximum(now - self.win_down, self.hist_from), rec, _IMIN).max(axis=0)
-        stab = np.minimum(np.maximum(current, np.minimum(up_rec, raw)), np.maximum(down_rec, raw))
+        rows = self._rows[slot]
+        rec = self.rec[rows]
+        if self._regular >= len(rows) and self._hist_max <= now - self._longest:
+            # the last rows were evaluated dt apart and belong to the current HPAs: row k is k * dt old, so
+            # whether it is inside a window is fixed (a penalty pushes the rows outside out of the max / min)
+            down_rec = np.maximum.reduce(rec + self._pen_down, axis=0)
+            up_rec = np.minimum.reduce(rec + self._pen_up, axis=0) if self._any_up_window else None
+        else:
+            rec_t = self.rec_t[rows, None]
+            cut_up, cut_down = now - self.win_up, now - self.win_down
+            if self._hist_max > now - self._longest:  # an HPA (re)installed within the window: not its rows
+                np.maximum(cut_up, self.hist_from, out=cut_up)
+                np.maximum(cut_down, self.hist_from, out=cut_down)
+            down_rec = np.where(rec_t > cut_down, rec, _IMIN).max(axis=0)
+            up_rec = np.where(rec_t > cut_up, rec, _IMAX).min(axis=0) if self._any_up_window else None
+        np.maximum(down_rec, raw, out=down_rec)
+        if up_rec is not None:
+            np.minimum(up_rec, raw, out=up_rec)
+        else:  # no scale-up window (the default): the current recommendation alone
+            up_rec = raw.copy()
+        np.maximum(up_rec, current, out=up_rec)
+        stab = np.minimum(up_rec, down_rec, out=up_rec)
         # min/max bound the result anyway; clamping here keeps a workload idling at minReplicas off the slow path
-        stab = np.where(act, np.clip(stab, self.minr, self.maxr), current)
-        reason = np.zeros(self.w, np.int8)
+        np.maximum(stab, self.minr, out=stab)
+        np.minimum(stab, self.maxr, out=stab)
+        stab = np.where(act, stab, current)
         desired = current
+        reason = self._no_reason
+        clamp = None
         if self._check_clamp:
             self._check_clamp = False
             clamp = self.active & (current > 0) & ((current > self.maxr) | (current < self.minr))
             stab = np.where(clamp, current, stab)
-        else:
-            clamp = None
         if (stab != current).any():
             desired = stab.copy()
             up = stab > current
@@ -227,7 +275,7 @@ class HPABank:
             if down.any():
                 lo = np.maximum(self.minr, np.minimum(self._limit(now, "down", current), current))
                 desired = np.where(down, np.maximum(stab, lo), desired)
-            reason = np.where(desired > current, REASON_ABOVE, np.where(desired < current, REASON_BELOW, REASON_NONE))
+            reason = _REASON_BY_SIGN[np.sign(desired - current) + 1]
         if clamp is not None and clamp.any():
             desired = np.where(clamp, np.clip(current, self.minr, self.maxr), desired)
             reason = np.where(clamp & (current > self.maxr), REASON_OVER_MAX,

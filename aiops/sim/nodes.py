@@ -37,6 +37,7 @@ class NodeBank:
         sizes = [p.max_nodes for p in self.pools]
         n = sum(sizes)
         self.pool = np.repeat(np.arange(len(self.pools)), sizes)
+        self._in_pool = [self.pool == p for p in range(len(self.pools))]
         it = [types[p.instance_type] for p in self.pools]
         self.cpu_cap = np.repeat([t.cpu_cores for t in it], sizes).astype(float)
         self.mem_cap = np.repeat([t.memory_bytes for t in it], sizes).astype(float)
@@ -58,6 +59,10 @@ class NodeBank:
         self.delay = np.array([p.provisioning_delay_s for p in self.pools], float)
         self.min_nodes = np.array([p.min_nodes for p in self.pools])
         self.max_nodes = np.array([p.max_nodes for p in self.pools])
+        # bumped whenever node capacity or usage changes: a scale-down check that found no candidate need not
+        # run again until something changed or a provisioning node becomes Ready
+        self.version = 0
+        self._quiet: tuple[int, float] | None = None
         self.first = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
         for i, p in enumerate(self.pools):
             self._add(i, p.initial_nodes, now=0.0, ready_at=0.0)
@@ -78,6 +83,7 @@ class NodeBank:
         self.mem_used[free] = 0.0
         self.disk_pressure[free] = False
         self.unneeded_since[free] = np.inf
+        self.version += 1
         for j in free:  # a few nodes at a time: unique addresses (odd stride is a bijection mod 2^16)
             self.addr[j] = self._next_addr % 65536
             self._next_addr += 40503
@@ -99,9 +105,10 @@ class NodeBank:
         """Bind pending pods (their pool, cpu and memory requests, in priority order) to nodes; -1 = no fit."""
         out = np.full(len(pool), -1, np.int64)
         ok = self.schedulable(now)
-        for p in np.unique(pool):
+        first = pool[0] if len(pool) else 0
+        for p in (first,) if (pool == first).all() else np.unique(pool):
             pods = np.flatnonzero(pool == p)
-            nodes = np.flatnonzero(ok & (self.pool == p))
+            nodes = np.flatnonzero(ok & self._in_pool[p])
             if len(nodes) == 0:
                 continue
             free_c = np.maximum(self.cpu_alloc[nodes] - self.cpu_used[nodes], 0.0)
@@ -115,16 +122,19 @@ class NodeBank:
             j = np.maximum(jc, jm)
             fit = j < len(nodes)
             # once one pod does not fit, the later ones of this pool wait too (queue order)
-            fit &= np.cumprod(fit).astype(bool)
+            fit = np.logical_and.accumulate(fit)
             out[pods[fit]] = nodes[j[fit]]
         placed = out >= 0
-        np.add.at(self.cpu_used, out[placed], cpu[placed])
-        np.add.at(self.mem_used, out[placed], mem[placed])
+        if placed.any():
+            self.version += 1
+            np.add.at(self.cpu_used, out[placed], cpu[placed])
+            np.add.at(self.mem_used, out[placed], mem[placed])
         return out
 
     def release(self, node: np.ndarray, cpu: np.ndarray, mem: np.ndarray) -> None:
         """Pods bound to `node` went away: free their requests."""
         m = node >= 0
+        self.version += 1
         np.subtract.at(self.cpu_used, node[m], cpu[m])
         np.subtract.at(self.mem_used, node[m], mem[m])
 
@@ -150,12 +160,15 @@ class NodeBank:
 
     def scale_down(self, now: float) -> np.ndarray:
         """Node slots to remove now (at most one per pool per check, as the autoscaler drains one at a time)."""
+        if self._quiet is not None and self._quiet[0] == self.version and now < self._quiet[1]:
+            return np.zeros(0, np.int64)  # nothing changed since the last check, which removed nothing
         ready = self.alive & (self.ready_at <= now)
         util = np.maximum(self.cpu_used / self.cpu_alloc, self.mem_used / self.mem_alloc)
         cand = ready & (util < UTIL_THRESHOLD)
         remove: list[int] = []
         if not cand.any():
             self.unneeded_since[:] = np.inf
+            self._quiet = (self.version, self._next_change(now, ready))
             return np.asarray(remove, np.int64)
         for p in range(len(self.pools)):
             in_p = self.pool == p
@@ -177,9 +190,20 @@ class NodeBank:
             self.unneeded_since[j] = min(keep, now)
             if now - self.unneeded_since[j] >= UNNEEDED_S:
                 remove.append(j)
+        # with the same nodes and usage, later checks repeat this one (timers already set) until a provisioning
+        # node becomes Ready, a pool's delay after a scale-up ends or an unneeded timer expires
+        self._quiet = None if remove else (self.version, self._next_change(now, ready))
         return np.asarray(remove, np.int64)
 
+    def _next_change(self, now: float, ready: np.ndarray) -> float:
+        times = [self.ready_at[self.alive & ~ready], self.last_add + DELAY_AFTER_ADD_S,
+                 self.unneeded_since + UNNEEDED_S]
+        later = np.concatenate(times)
+        later = later[later > now]
+        return float(later.min()) if later.size else np.inf
+
     def remove(self, j: np.ndarray) -> None:
+        self.version += 1
         self.alive[j] = False
         self.ready_at[j] = np.inf
         self.cpu_used[j] = 0.0

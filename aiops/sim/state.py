@@ -1,7 +1,9 @@
 """What the simulated cluster looks like at one instant, and what it records over a run.
 
 The engine fills these; the Kubernetes API server, the `/metrics` exposition and the simulator source read
-them. Counters (`*_total`) are cumulative from the pod's (or workload's) creation, as on a real cluster.
+them. Workload counters (`*_total`) are cumulative from the workload's creation; a pod's CPU and CFS counters
+are its container instance's, as cAdvisor's: they start from 0 when the container starts and again after each
+restart (a new container instance), and never decrease in between.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class WorkloadState:
     labels: dict[str, str]
     annotations: dict[str, str]
     image: str
+    requests_timed_out_total: float = 0.0  # requests cut at the timeout (counted in requests_total; Istio 504)
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,22 @@
 and Prometheus scraping the live exposition.
 
 Tolerances (backfill comparison), and why:
-- rows outside pod lifecycle transitions: |prometheus - simulator| <= 1e-4 * |simulator| + 1e-9. Samples sit
-  exactly on the step grid, so `rate(x[S + 1 ms])` is exactly (x(t+S) - x(t)) / S; the only systematic
-  difference is Prometheus's zero-clamp when a counter's first sample is 0 (the window is then S + 1 ms long
-  instead of S: a relative 1.7e-5).
-- rows in transition steps (a restart, or readiness/replica changes in the step or the next): excluded from the
-  tight check. There the engine's snapshot (what /metrics shows at the step's end: readiness re-evaluated at
-  that instant, CPU counters only for ready containers, no working set for containers waiting in
-  CrashLoopBackOff) and its recorded step values differ; measured and printed, bounded to <= 10 % of rows.
+- every metric but latency_p99, on every row (pod lifecycle transitions included: pods created, scheduled,
+  starting, becoming ready, crashing, waiting in CrashLoopBackOff, deleted):
+  |prometheus - simulator| <= |simulator| * 0.001 / STEP + 1e-9. The snapshot at a step's end shows the state
+  the engine recorded for that step and counters integrated to that instant, samples sit exactly on the step
+  grid, and `rate(x[S + 1 ms])` is then exactly (x(t+S) - x(t)) / S (a restarted container's counter resets to
+  exactly 0, which `rate()` reads as a reset; a new container's counter is also written as 0 at its start). The
+  only difference is Prometheus's zero-clamp of the extrapolation when a counter's first sample in the window is
+  0 (the first step, a container's first step, a restart count going from 0 to 1): that series' rate is divided
+  by S + 1 ms instead of S, a relative 1 ms / S = 1.7e-5 at most; and request counters move on a 2^-20 grid
+  (so that served = all - timed-out is exact), 2^-20 / S requests/s at most. Every other row agrees to float
+  round-off (printed: the rows off by more than 1e-12).
 - latency_p99: Prometheus interpolates linearly inside a histogram bucket, the simulator reports the exact
   quantile, so the check is: Prometheus's value equals histogram_quantile computed here from the exposed bucket
-  counts (1e-6), and lies inside the bucket that holds the simulator's p99 (steps with traffic and a p99 below
-  the 30 s timeout, where the simulator caps p99 but not its histogram).
+  counts (1e-6), and lies inside the bucket that holds the simulator's p99 (every step with traffic: requests
+  are cut at the 30 s timeout in the histogram as in the simulator's p99, so a saturated workload reads
+  between 10 and 30 s, not beyond).
 """
 
 from __future__ import annotations
@@ -90,19 +94,10 @@ def _transitions(sim: pd.DataFrame) -> pd.DataFrame:
     trans = ((wide["restarts"] > 0) | (nxt("restarts") > 0) | (prv("restarts") > 0)
              | (wide["replicas"] != wide["replicas_available"])
              | (nxt("replicas_available") != wide["replicas_available"])
+             | (prv("replicas_available") != wide["replicas_available"])
              | (nxt("replicas") != wide["replicas"]))
     wide["transition"] = trans
     return wide[k + ["transition"]]
-
-
-def test_series_sets_equal(backfilled):
-    sim, prom, _ = backfilled
-    for metric in METRICS:
-        s = sim[sim["metric"] == metric]
-        p = prom[prom["metric"] == metric]
-        assert set(map(tuple, s[KEY].astype(str).to_numpy())) == set(map(tuple, p[KEY].astype(str).to_numpy())), \
-            metric
-    assert (prom["unit"].to_numpy() == prom["metric"].map(lambda m: METRICS[m].unit).to_numpy()).all()
 
 
 def test_values_agree(backfilled):
@@ -110,19 +105,21 @@ def test_values_agree(backfilled):
     both = sim.merge(prom, on=KEY, suffixes=("_sim", "_prom")).merge(_transitions(sim), on=KEY[:3] + ["ts"])
     assert len(both) == len(sim)
     share = both.drop_duplicates(KEY[:3] + ["ts"])["transition"].mean()
-    assert share <= 0.10, f"{share:.1%} of rows are transition steps"
+    assert share >= 0.02, f"only {share:.1%} of rows are transition steps: the window should exercise them"
     print(f"\ntransition rows: {share:.1%}")
     for metric, g in both.groupby("metric", observed=True):
         if metric == "latency_p99":
             continue
         diff = (g["value_prom"] - g["value_sim"]).abs()
-        tol = 1e-4 * g["value_sim"].abs() + 1e-9
-        steady = ~g["transition"]
-        bad = g[steady & (diff > tol)]
-        assert bad.empty, f"{metric}: {len(bad)} steady rows differ:\n{bad.head().to_string()}"
+        # the zero-clamp (1 ms of extrapolation in S), and request counters on a 2^-20 grid (aiops.sim.derive)
+        tol = g["value_sim"].abs() * (0.001 / STEP) + 2.0**-20 / STEP
+        bad = g[diff > tol]
+        assert bad.empty, f"{metric}: {len(bad)} rows differ:\n{bad.head().to_string()}"
         rel = (diff / g["value_sim"].abs().where(g["value_sim"] != 0)).fillna(0)
-        print(f"{metric:20s} steady max rel {rel[steady].max():.2e}; transition rows differing "
-              f"{int((~steady & (diff > tol)).sum())}/{int((~steady).sum())}, max abs {diff[~steady].max():.3g}")
+        trans = g["transition"]
+        clamped = int((rel > 1e-12).sum())
+        print(f"{metric:20s} max rel: steady {rel[~trans].max():.2e}, transition {rel[trans].max():.2e} "
+              f"({int(trans.sum())} rows); rows off by more than 1e-12: {clamped}")
 
 
 def _histogram_quantile(q: float, les: list[float], counts: np.ndarray) -> float:
@@ -151,7 +148,8 @@ def test_latency_p99_is_the_histogram_quantile(backfilled):
             expect = _histogram_quantile(0.99, les, np.asarray(c1) - np.asarray(c0)) / 1000
             got = p[key]
             assert (math.isnan(expect) and math.isnan(got)) or got == pytest.approx(expect, rel=1e-6), key
-            if rate[key] > 0 and s[key] < TIMEOUT_S:
+            if rate[key] > 0:
+                assert got <= TIMEOUT_S, (key, got)  # requests are cut at the timeout in the histogram too
                 i = int(np.searchsorted(LATENCY_BUCKETS_S, s[key]))
                 lo = 0.0 if i == 0 else LATENCY_BUCKETS_S[i - 1]
                 assert lo <= got <= LATENCY_BUCKETS_S[i] + 1e-12, (key, s[key], got)
