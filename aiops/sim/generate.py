@@ -51,7 +51,8 @@ def _namespaces(n: int) -> list[str]:
 
 
 def _round_up(x: float, q: float) -> float:
-    return max(q, math.ceil(x / q) * q)
+    # whole millicores, as a person would write them (0.15, not 0.15000000000000002)
+    return round(max(q, math.ceil(x / q) * q), 3)
 
 
 def build_cluster(sim: SimSettings, *, cluster_name: str = "sim", start: datetime | None = None) -> ClusterSpec:

@@ -20,11 +20,12 @@ labels the answer `t`, so:
   `increase()` extrapolation factor (S + 1 ms) / S.
 - gauges (memory, requests, limits, replicas) are the instant value at `t + S` (the last sample at or before
   it): the state the cluster was in during the step. For the simulator's exposition that is exactly the state
-  recorded for step t, except in pod lifecycle transitions (the snapshot re-evaluates readiness at t + S).
+  recorded for step t.
 
 Measured against the simulator over backfilled history (tests/sources/test_prometheus_integration.py): every
-metric but latency agrees to 1e-4 relative (1.7e-5 at worst: the first step of a counter that starts at 0)
-outside pod lifecycle transitions; `latency_p99` is histogram_quantile's linear interpolation inside a bucket
+metric but latency agrees on every row, pod start-ups and restarts included, within |v| x 0.001/S (Prometheus's
+zero clamp on a counter's first sample) plus 2^-20/S (request counters kept on a 2^-20 grid); `latency_p99` is
+histogram_quantile's linear interpolation inside a bucket
 (median 1.06x the exact quantile, within the bucket that holds it). Backfilled blocks carry no staleness
 markers, so query them with `--query.lookback-delta` below the step, or a deleted pod's last sample keeps
 counting in gauges for 5 minutes; a scraping Prometheus writes the markers itself.
