@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import urllib.parse
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,6 +21,7 @@ from aiops.settings import load_settings
 from aiops.sources import make_source
 from aiops.sources.promql import query_for
 from aiops.store import Store
+from tests.support.http import LoopbackServer
 from tests.support.prometheus import closed_port
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=timezone.utc)
@@ -44,26 +42,12 @@ QUERIES = {query_for(m, 60): m for m in METRICS}
 
 
 class PromLike:
+    """Answers Prometheus range queries from a loopback server, corrupting the second window on request."""
+
     def __init__(self):
         self.corrupt = True
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
-                body = json.dumps(outer.answer(q)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.http = LoopbackServer(lambda path, q: (200, "application/json", json.dumps(self.answer(q))))
+        self.url = self.http.url
 
     def answer(self, q: dict) -> dict:
         start, end, step = float(q["start"]), float(q["end"]), float(q["step"].rstrip("s"))
@@ -89,8 +73,7 @@ class PromLike:
         return {"status": "success", "data": {"resultType": "matrix", "result": result}}
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @pytest.fixture

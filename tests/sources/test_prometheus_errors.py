@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,6 +14,7 @@ from aiops.errors import SourceError, UnknownNameError
 from aiops.settings import load_settings
 from aiops.sources import make_source
 from aiops.sources.prometheus import PrometheusSource
+from tests.support.http import LoopbackServer
 from tests.support.prometheus import closed_port
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=timezone.utc)
@@ -25,40 +23,15 @@ T1 = T0 + timedelta(minutes=5)
 Answer = Callable[[dict], tuple[int, str]]  # query params -> (status, body)
 
 
-class FakePrometheus:
+class FakePrometheus(LoopbackServer):
     """Answers /api/v1/query_range with whatever `answer(params)` returns."""
 
     def __init__(self, answer: Answer):
-        outer = self
-        self.answer = answer
-        self.requests: list[dict] = []
+        def respond(path: str, params: dict):
+            status, body = answer(params)
+            return status, "application/json", body
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
-                outer.requests.append(params)
-                status, body = outer.answer(params)
-                data = body.encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (the timeout test)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(respond)
 
 
 class Fakes:

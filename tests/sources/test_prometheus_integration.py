@@ -23,10 +23,8 @@ Tolerances (backfill comparison), and why:
 from __future__ import annotations
 
 import math
-import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
@@ -41,6 +39,7 @@ from aiops.sources import promql
 from aiops.sources.prometheus import PrometheusSource
 from aiops.sources.simulator import SimulatorSource
 from tests.sources.clusters import small_cluster
+from tests.support.http import LoopbackServer
 from tests.support.prometheus import backfill, prometheus_available, running_prometheus
 
 pytestmark = [pytest.mark.integration,
@@ -164,33 +163,18 @@ def test_latency_p99_is_the_histogram_quantile(backfilled):
 # --- live scrape -------------------------------------------------------------------------------------------
 
 
-class Exporter:
+class Exporter(LoopbackServer):
     """Serves render_metrics of a LiveCluster's current snapshot on a loopback port."""
 
     def __init__(self, live, cluster: str):
-        outer = self
         self.scrapes = 0
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                body = render_metrics(live.snapshot(), cluster).encode()
-                outer.scrapes += 1
-                self.send_response(200)
-                self.send_header("Content-Type", CONTENT_TYPE)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(path: str, query: dict):
+            self.scrapes += 1
+            return 200, CONTENT_TYPE, render_metrics(live.snapshot(), cluster)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.target = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(respond)
+        self.target = self.host_port
 
 
 def test_live_scrape(tmp_path):
