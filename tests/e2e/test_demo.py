@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.support.servers import free_port, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 AIOPS = str(Path(sys.executable).with_name("aiops"))
@@ -52,3 +56,22 @@ def test_demo_runs_the_pipeline_and_prints_a_readable_summary(tmp_path):
     table = _run(["status"], tmp_path, AIOPS_SIM__DAYS="1", AIOPS_SIM__WORKLOADS="6")
     assert "missing windows in 2026-" in table.stdout and ": 1 (re-run `aiops ingest` to fill them)" in table.stdout
     assert "quarantined batches: 2 (for 1 window(s); every rejected attempt is kept)" in table.stdout
+
+    # `aiops ui prefect` serves the Prefect UI and API over this data directory's flow runs
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AIOPS_", "PREFECT_"))}}
+    ui = subprocess.Popen([AIOPS, "ui", "prefect", "--port", str(port)], cwd=tmp_path, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/health", ui, timeout=120)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/flows/filter", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+        flows = {f["name"] for f in json.load(urllib.request.urlopen(req, timeout=10))}
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/flow_runs/filter", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+        states = [r["state_type"] for r in json.load(urllib.request.urlopen(req, timeout=10))]
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=30)
+    assert {"pipeline", "ingest", "features"} <= flows
+    assert states.count("COMPLETED") == 6  # two demo runs, each a pipeline with its two subflows
