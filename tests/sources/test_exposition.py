@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from aiops.sim.exposition import ISTIO_LE_MS, render_metrics, render_openmetrics_history
 from aiops.sim.state import LATENCY_BUCKETS_S
 from tests.sources.handmade import snapshot
-from tests.support.prometheus import PROMTOOL, backfill, prometheus_available
+from tests.support.prometheus import PROMTOOL, backfill
 
 
 def samples(text: str) -> dict[str, list[tuple[dict, float]]]:
@@ -148,7 +148,6 @@ def test_counters_monotonic_across_steps():
             assert key in prev and v >= prev[key], (name, lab)
 
 
-@pytest.mark.skipif(not prometheus_available(), reason="needs promtool")
 def test_openmetrics_history_backfills(tmp_path):
     path = tmp_path / "history.om"
     with open(path, "w") as f:

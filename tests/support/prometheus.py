@@ -6,7 +6,7 @@
     backfill(tmp_path / "history.om", data_dir)          # promtool tsdb create-blocks-from openmetrics
     with running_prometheus(tmp_path / "prom", data_dir=data_dir) as prom: ...   # blocks load at start
 
-Tests using it should skip when `prometheus_available()` is false.
+Missing binaries are an error, not a skip: `python3 bootstrap.py test` installs Debian's `prometheus`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ PROMTOOL = os.environ.get("AIOPS_TEST_PROMTOOL", "/usr/bin/promtool")
 
 def prometheus_available() -> bool:
     return bool(shutil.which(PROMETHEUS)) and bool(shutil.which(PROMTOOL))
+
+
+def require_prometheus() -> None:
+    if not prometheus_available():
+        raise RuntimeError(f"{PROMETHEUS} and {PROMTOOL} are needed (Debian package `prometheus`); "
+                           "`python3 bootstrap.py test` installs it")
 
 
 def free_port() -> int:
@@ -139,6 +145,7 @@ def running_prometheus(workdir: Path, *, targets: Sequence[str] = (), scrape_int
     ends (a deleted pod) stays visible to instant selectors for the whole look-back (default 5 m); a look-back
     shorter than the sample interval makes instant selectors see only samples that exist at that step.
     """
+    require_prometheus()
     workdir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir or workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +169,7 @@ def backfill(openmetrics_path: Path, data_dir: Path, *, timeout_s: float = 300.0
     server a long `--storage.tsdb.retention.time` (running_prometheus does) so old blocks are not deleted.
     Returns promtool's output; raises RuntimeError with it when promtool fails.
     """
+    require_prometheus()
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(openmetrics_path),
                            str(data_dir)], capture_output=True, text=True, timeout=timeout_s)
