@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aiops.ingest import ingest_range
 from aiops.metrics import METRICS
 from aiops.settings import load_settings
 from aiops.sim.engine import Engine
@@ -37,6 +38,7 @@ from aiops.sim.exposition import CONTENT_TYPE, engine_snapshots, render_metrics,
 from aiops.sim.state import LATENCY_BUCKETS_S
 from aiops.sources import promql
 from aiops.sources.prometheus import PrometheusSource
+from aiops.store import Store
 from aiops.sources.simulator import SimulatorSource
 from tests.sources.clusters import small_cluster
 from tests.support.http import LoopbackServer
@@ -78,8 +80,16 @@ def backfilled(tmp_path_factory):
     with running_prometheus(work / "prom", data_dir=work / "data", lookback_delta="30s") as prom:
         src = PrometheusSource(load_settings(source="prometheus", prometheus_url=prom.url))
         prom_frame = src.fetch(T0, end, list(METRICS), STEP)
+        # and the whole ingest path (windows, validation, store) through each source
+        stores = {"prometheus": Store(work / "via_prometheus"), "simulator": Store(work / "via_simulator")}
+        ingested = {
+            "prometheus": ingest_range(src, stores["prometheus"], T0, end, window=timedelta(hours=1), step_s=STEP,
+                                       batch_windows=2),
+            "simulator": ingest_range(SimulatorSource(settings, spec=spec), stores["simulator"], T0, end,
+                                      window=timedelta(hours=1), step_s=STEP, batch_windows=2),
+        }
         src.close()
-    yield sim, prom_frame, buckets
+    yield sim, prom_frame, buckets, stores, ingested
 
 
 def _transitions(sim: pd.DataFrame) -> pd.DataFrame:
@@ -99,8 +109,26 @@ def _transitions(sim: pd.DataFrame) -> pd.DataFrame:
     return wide[k + ["transition"]]
 
 
+def test_ingest_through_prometheus_stores_what_ingest_from_the_simulator_stores(backfilled):
+    *_, stores, ingested = backfilled
+    for name, summary in ingested.items():
+        assert not summary.quarantined, f"{name}: {summary.quarantined}"
+        assert len(summary.windows) == HOURS and all(len(w.stored) == len(METRICS) for w in summary.windows)
+    via_prom, via_sim = stores["prometheus"].read(), stores["simulator"].read()
+    assert len(via_prom) == len(via_sim) == len(METRICS) * len(small_cluster().workloads) * HOURS * 3600 // STEP
+    both = via_sim.merge(via_prom, on=KEY, suffixes=("_sim", "_prom"))
+    assert len(both) == len(via_sim), "the two stores hold different series or timestamps"
+    exact = both[both["metric"] != "latency_p99"]
+    tol = exact["value_sim"].abs() * (0.001 / STEP) + 2.0**-20 / STEP  # as in test_values_agree
+    off = exact[(exact["value_prom"] - exact["value_sim"]).abs() > tol]
+    assert off.empty, f"{len(off)} stored rows differ:\n{off.head().to_string()}"
+    lat = both[(both["metric"] == "latency_p99") & both["value_sim"].notna() & (both["value_sim"] > 0)]
+    ratio = lat["value_prom"] / lat["value_sim"]
+    assert len(lat) and ratio.between(0.3, 3.0).all(), ratio.describe()  # within the bucket holding the p99
+
+
 def test_values_agree(backfilled):
-    sim, prom, _ = backfilled
+    sim, prom, *_ = backfilled
     both = sim.merge(prom, on=KEY, suffixes=("_sim", "_prom")).merge(_transitions(sim), on=KEY[:3] + ["ts"])
     assert len(both) == len(sim)
     share = both.drop_duplicates(KEY[:3] + ["ts"])["transition"].mean()
@@ -135,7 +163,7 @@ def _histogram_quantile(q: float, les: list[float], counts: np.ndarray) -> float
 
 
 def test_latency_p99_is_the_histogram_quantile(backfilled):
-    sim, prom, buckets = backfilled
+    sim, prom, buckets, *_ = backfilled
     les = [b * 1000 for b in LATENCY_BUCKETS_S] + [math.inf]
     p = prom[prom["metric"] == "latency_p99"].set_index(["namespace", "workload", "ts"])["value"]
     s = sim[sim["metric"] == "latency_p99"].set_index(["namespace", "workload", "ts"])["value"]
