@@ -96,6 +96,37 @@ class IngestSettings(BaseModel):
         return timedelta(hours=self.window_hours)
 
 
+class TrainSettings(BaseModel):
+    """What the train and detect flows learn, how they are judged, and which candidates compete."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step_seconds: int = Field(300, ge=1, le=3600, description="models see series resampled to this step")
+    forecast_metrics: tuple[str, ...] = Field(
+        ("request_rate", "cpu_usage"), description="one forecasting task (registered model forecast-<metric>) each")
+    forecasters: tuple[str, ...] = Field(
+        ("naive", "seasonal_naive", "arima", "prophet", "gbm", "lstm"),
+        description="candidate forecasters (catalog names); seasonal_naive is always trained as the baseline")
+    horizon_steps: int = Field(12, ge=1, le=2016, description="forecast horizon judged on the holdout, in steps")
+    detect_metrics: tuple[str, ...] = Field(
+        ("request_rate", "latency_p99", "cpu_usage", "memory_working_set", "restarts"),
+        description="metrics the multivariate detector (detect-workload) scores together per workload")
+    detect_univariate: tuple[str, ...] = Field(
+        ("latency_p99",), description="one univariate detection task (detect-<metric>) each")
+    detectors: tuple[str, ...] = Field(
+        ("robust_mad", "isolation_forest", "autoencoder", "forecast_residual"),
+        description="candidate detectors (catalog names); robust_mad is always trained as the baseline")
+    holdout_hours: float = Field(12.0, gt=0, description="the last hours of data, kept out of fitting, to judge on")
+    origin_every_hours: float = Field(1.0, gt=0, description="spacing of forecast origins in the holdout")
+    threshold: float = Field(
+        0.999, gt=0, lt=1, description="calibrated score above which a point is an anomaly (the post-step)")
+    min_improvement: float = Field(
+        0.0, ge=0, lt=1, description="relative gain a challenger needs over the champion to take its place")
+    model_configs: dict[str, dict] = Field(
+        default_factory=dict, description="config overrides per candidate, e.g. {lstm: {epochs: 5}}")
+    workers: int = Field(2, ge=1, le=32, description="candidates trained at once")
+
+
 class Settings(BaseSettings):
     """Every switch of aiops. Field descriptions double as help text."""
 
@@ -123,8 +154,13 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; unset: SQLite under data_dir (sqlite:///<data_dir>/mlflow.db)"
     )
+    mlflow_artifact_root: str | None = Field(
+        None, description="where a local MLflow store keeps model artifacts (path or URI); unset: mlruns/ beside "
+        "data_dir. Ignored with an MLflow server, which stores artifacts itself (--artifacts-destination)"
+    )
     sim: SimSettings = Field(default_factory=SimSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
 
     @field_validator("kubeconfig")
     @classmethod
@@ -174,6 +210,15 @@ class Settings(BaseSettings):
     @property
     def resolved_mlflow_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def resolved_mlflow_artifacts(self) -> str | None:
+        """Artifact location for new experiments: None when a tracking server owns the artifacts."""
+        if self.mlflow_tracking_uri and self.mlflow_tracking_uri.startswith(("http://", "https://")):
+            return None
+        if self.mlflow_artifact_root:
+            return self.mlflow_artifact_root
+        return (self.data_dir.resolve().parent / "mlruns").as_uri()
 
 
 class _ConfigFile:

@@ -1,0 +1,84 @@
+"""Calibrate raw anomaly scores to [0, 1] so one threshold means the same on every series.
+
+A detector's raw scores are on its own scale, and that scale differs from series to series. The calibrated score
+of a raw score x is its probability under the raw scores seen in training for that series: the empirical CDF for
+the body, and for the top `tail` fraction an exponential tail fitted to the excesses over the tail's start (the
+peaks-over-threshold idea), so scores above anything seen in training still rank and do not all saturate at 1.
+Series not seen in training use the pooled distribution of all series.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GRID = 201  # stored quantiles of the body per series
+
+
+class _Dist:
+    def __init__(self, qs: np.ndarray, u: float, beta: float, tail: float):
+        self.qs, self.u, self.beta, self.tail = qs, u, beta, tail
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, tail: float) -> _Dist:
+        x = raw[np.isfinite(raw)]
+        if x.size == 0:
+            x = np.zeros(1)
+        probs = np.linspace(0.0, 1.0 - tail, _GRID)
+        qs = np.quantile(x, probs)
+        u = float(qs[-1])
+        exc = x[x > u] - u
+        spread = float(np.subtract(*np.quantile(x, [0.75, 0.25]))) or float(np.std(x)) or 1.0
+        beta = float(exc.mean()) if exc.size else spread
+        return cls(qs, u, max(beta, 1e-9 * max(abs(u), 1.0), 1e-12), tail)
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        out = np.full(raw.shape, np.nan)
+        ok = np.isfinite(raw)
+        x = raw[ok]
+        probs = np.linspace(0.0, 1.0 - self.tail, _GRID)
+        qs = self.qs
+        # ties in the body (flat stretches of quantiles) take the upper probability: a raw score equal to the
+        # training median is not rarer than the median
+        body = np.interp(x, qs, probs, left=0.0, right=1.0 - self.tail)
+        over = x > self.u
+        body[over] = 1.0 - self.tail * np.exp(-(x[over] - self.u) / self.beta)
+        out[ok] = np.clip(body, 0.0, 1.0)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"qs": self.qs.tolist(), "u": self.u, "beta": self.beta, "tail": self.tail}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> _Dist:
+        return cls(np.asarray(d["qs"], dtype=np.float64), float(d["u"]), float(d["beta"]), float(d["tail"]))
+
+
+class Calibrator:
+    """Per-series (and pooled) maps from raw score to [0, 1]."""
+
+    def __init__(self, tail: float = 0.05):
+        if not 0 < tail < 0.5:
+            raise ValueError(f"tail: expected a fraction in (0, 0.5), received {tail}")
+        self.tail = tail
+
+    def fit(self, ids, raw: list[np.ndarray]) -> Calibrator:
+        raw = [np.asarray(r, dtype=np.float64) for r in raw]
+        self.per_series_ = {sid: _Dist.fit(r, self.tail) for sid, r in zip(ids, raw, strict=True)}
+        pooled = np.concatenate(raw) if raw else np.zeros(1)
+        self.pooled_ = _Dist.fit(pooled, self.tail)
+        return self
+
+    def transform(self, ids, raw: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.per_series_.get(sid, self.pooled_).transform(np.asarray(r, dtype=np.float64))
+                for sid, r in zip(ids, raw, strict=True)]
+
+    def to_dict(self) -> dict:
+        return {"tail": self.tail, "pooled": self.pooled_.to_dict(),
+                "series": {k: v.to_dict() for k, v in self.per_series_.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibrator:
+        c = cls(tail=float(d["tail"]))
+        c.pooled_ = _Dist.from_dict(d["pooled"])
+        c.per_series_ = {k: _Dist.from_dict(v) for k, v in d["series"].items()}
+        return c

@@ -1,0 +1,1 @@
+"""Forecasters: fit(history) -> self, predict(horizon) -> quantiles (see models/base.py)."""
