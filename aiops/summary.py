@@ -135,10 +135,19 @@ def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, co
         c.print("  (kept with their validation results in data/quarantine/; `aiops status` lists them; the windows stay "
                 "missing until a re-run gets clean data)", soft_wrap=True)
     c.print("Features: " + ", ".join(f"{k} {v:,} rows" for k, v in feat["tables"].items()))
+    if result.get("train"):
+        from aiops.summary_models import print_detection, print_training
+
+        c.rule("Models: trained, judged on the holdout, registered in MLflow")
+        print_training(result["train"], console=c)
+        c.rule("Anomalies found by the champion detectors")
+        print_detection(result.get("detect") or {}, console=c)
     c.print(f"Data: {status['data_dir']} ({status['bytes_on_disk'] / 1e6:.1f} MB): raw/ Parquet by metric and day, "
             "features/, labels/, events/, quarantine/, state/watermarks.sqlite, prefect/ (flow runs)")
     c.print(f"Done in {elapsed_s:.0f} s. Next:")
     for cmd, what in (("status", "the state of the data plane"),
+                      ("models", "the champion and challenger of each task"),
+                      ("ui mlflow", "runs, plots, registered models and aliases in the MLflow UI, http://127.0.0.1:5000"),
                       ("ui prefect", "these flow runs in the Prefect UI, http://127.0.0.1:4200"),
                       ("sim serve", "the simulated cluster's Kubernetes API, for kubectl")):
         c.print(f"  .venv/bin/aiops {cmd:<11} {what}", soft_wrap=True)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_prefect_yaml_deploys_with_schedules(tmp_path):
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     names = {d["name"] for d in spec["deployments"]}
-    assert {"ingest-every-15min", "features-hourly", "pipeline-daily"} <= names
+    assert {"ingest-every-15min", "features-hourly", "train-daily", "detect-every-15min", "pipeline-daily"} <= names
     with prefect_server(tmp_path / "prefect") as env:
         env = {**env, "AIOPS_PROJECT_DIR": str(ROOT)}
         subprocess.run([str(BIN / "prefect"), "work-pool", "create", "aiops", "--type", "process"], env=env,
@@ -47,6 +47,10 @@ def test_prefect_yaml_deploys_with_schedules(tmp_path):
     assert deployed["ingest/ingest-every-15min"]["entrypoint"] == "flows/ingest.py:ingest"
     assert deployed["features/features-hourly"]["crons"] == ["20 * * * *"]
     assert deployed["pipeline/pipeline-daily"]["active"] == [False]
+    assert deployed["train/train-daily"]["entrypoint"] == "flows/train.py:train"
+    assert deployed["train/train-daily"]["crons"] == ["40 3 * * *"]
+    assert deployed["detect/detect-every-15min"]["entrypoint"] == "flows/detect.py:detect"
+    assert deployed["detect/detect-every-15min"]["crons"] == ["5-59/15 * * * *"]
     assert all(d["pool"] == "aiops" for d in deployed.values())
     # flow parameters are pydantic models, so the deployment form is typed
     assert deployed["ingest/ingest-every-15min"]["params"] == ["params"]
