@@ -126,23 +126,73 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def ui(
-        which: Annotated[str, typer.Argument(help="prefect (the flow runs of this data directory)")] = "prefect",
+        which: Annotated[str, typer.Argument(
+            help="prefect (the flow runs of this data directory) | mlflow (its runs, models and aliases)")] = "prefect",
         config: ConfigOption = None,
-        port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 4200,
+        port: Annotated[Optional[int], typer.Option(
+            help="port on 127.0.0.1 (default: 4200 for prefect, 5000 for mlflow)")] = None,
     ) -> None:
-        """Open a UI on the embedded store: `aiops ui prefect` serves the Prefect UI of this data directory."""
+        """Open a UI on the embedded store: `aiops ui prefect` serves the Prefect UI of this data directory,
+        `aiops ui mlflow` the MLflow UI of its tracking store and model registry."""
         settings = settings_or_exit(config)
-        if which != "prefect":
-            typer.secho(f"unknown UI {which!r}; known: prefect", fg="red", err=True)
-            raise typer.Exit(2)
-        from aiops.prefect_env import prefect_environment
+        if which == "prefect":
+            raise typer.Exit(_serve_prefect(settings, port or 4200))
+        if which == "mlflow":
+            raise typer.Exit(_serve_mlflow(settings, port or 5000))
+        typer.secho(f"unknown UI {which!r}; known: prefect, mlflow", fg="red", err=True)
+        raise typer.Exit(2)
 
-        env = {**os.environ, **prefect_environment(settings)}
-        env.pop("PREFECT_API_URL", None)
-        typer.echo(f"Prefect UI: http://127.0.0.1:{port}  (Ctrl-C to stop)", err=True)
-        prefect = Path(sys.executable).with_name("prefect")
-        raise typer.Exit(subprocess.call([str(prefect), "server", "start", "--host", "127.0.0.1", "--port",
-                                          str(port)], env=env))
+
+def _serve_prefect(settings, port: int) -> int:
+    from aiops.prefect_env import prefect_environment
+
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect does not create its home's parents
+    env = {**os.environ, **prefect_environment(settings)}
+    env.pop("PREFECT_API_URL", None)
+    typer.echo(f"Prefect UI: http://127.0.0.1:{port}  (Ctrl-C to stop)", err=True)
+    prefect = Path(sys.executable).with_name("prefect")
+    return _serve([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
+
+
+def _serve_mlflow(settings, port: int) -> int:
+    uri = settings.resolved_mlflow_uri
+    if uri.startswith(("http://", "https://")):
+        # a tracking server already serves the UI; starting another on its store would bypass its artifact proxy
+        typer.echo(f"MLflow UI: {uri}  (the tracking server in the settings serves it)", err=True)
+        return EXIT_OK
+    if uri.startswith("sqlite:"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # one worker and no job runner: the default starts ~10 processes, too many beside the flows on a small machine
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", uri,
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    if settings.resolved_mlflow_artifacts:
+        cmd[4:4] = ["--default-artifact-root", settings.resolved_mlflow_artifacts]
+    typer.echo(f"MLflow UI: http://127.0.0.1:{port}  (store {uri}; Ctrl-C to stop)", err=True)
+    return _serve(cmd, env)
+
+
+def _serve(cmd: list[str], env: dict[str, str]) -> int:
+    """Run a UI server in the foreground; stopping this command (Ctrl-C or SIGTERM) stops the server too."""
+    import signal
+
+    proc = subprocess.Popen(cmd, env=env)
+
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            return proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print(obj, output: str) -> None:
