@@ -87,9 +87,10 @@ def _windows(judged: pd.DataFrame) -> pd.DataFrame:
 
 def input_example(model, panel: pd.DataFrame) -> pd.DataFrame:
     """A small real input for the model's signature: the tail of one series, long enough to predict or score."""
-    sid = panel["series"].iloc[0]
     n = max(model.context_steps, model.min_history, 2)
-    return panel.loc[panel["series"] == sid].tail(n).reset_index(drop=True)
+    complete = panel.dropna()  # rows with every value: a quarantined window leaves a metric missing for hours
+    sid = complete["series"].iloc[-1] if len(complete) else panel["series"].iloc[0]
+    return complete.loc[complete["series"] == sid].tail(n).reset_index(drop=True)
 
 
 def log_and_promote(settings: Settings, task: Task, panel: pd.DataFrame, holdout: Holdout,

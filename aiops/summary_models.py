@@ -25,6 +25,9 @@ def print_training(outcomes: dict, console: Console | None = None) -> None:
     """One table per task: every candidate's holdout score, the registered best and the promotion decision."""
     c = console or _console()
     for name, o in outcomes.items():
+        if o.get("skipped"):
+            c.print(f"{name}: skipped: {o['skipped']}", soft_wrap=True)
+            continue
         t = Table(title=f"{name}: candidates on holdout {o['holdout_id']} ({METRIC_NOTE.get(o['metric'], o['metric'])})",
                   title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
         for col in ("model", o["metric"], "coverage p90" if o["metric"] == "mase" else "best F1", "fit s", "note"):

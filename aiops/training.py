@@ -78,6 +78,11 @@ def plan_holdout(task: Task, panel: pd.DataFrame, settings: Settings) -> Holdout
         raise ValueError(f"task {task.name}: the data ({ts.min()} .. {end}) is shorter than the holdout of "
                          f"{t.holdout_hours} h; ingest more history or lower train.holdout_hours")
     origins: tuple[pd.Timestamp, ...] = ()
+    if task.kind == "forecast" and fit_end - ts.min() <= pd.Timedelta(days=1):
+        # MASE is scaled by the in-sample error of the daily seasonal-naive forecast: it needs more than a day
+        raise ValueError(f"task {task.name}: {fit_end - ts.min()} of history before the holdout; forecasters are "
+                         "judged against the daily seasonal-naive forecast, which needs more than one day: ingest "
+                         "more history or lower train.holdout_hours")
     if task.kind == "forecast":
         origins = tuple(fm.rolling_origins(fit_end, end, every=pd.Timedelta(hours=t.origin_every_hours),
                                            horizon=t.horizon_steps, step=step))

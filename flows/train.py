@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiops.errors import AiopsError
 from aiops.lifecycle import log_and_promote
 from aiops.progress import report
 from aiops.settings import load_settings
@@ -68,8 +69,13 @@ def train(params: TrainParams = TrainParams()) -> dict:
     outcomes = {}
     for k, t in enumerate(selected):
         report("train", k, len(selected), f"{t.name}: loading data")
-        panel, labels = load_panel_task(store, t, settings)
-        holdout = plan_holdout(t, panel, settings)
+        try:
+            panel, labels = load_panel_task(store, t, settings)
+            holdout = plan_holdout(t, panel, settings)
+        except (AiopsError, ValueError) as exc:  # one task without enough data must not stop the others
+            logger.warning("%s: skipped: %s", t.name, exc)
+            outcomes[t.name] = {"task": t.name, "skipped": str(exc)}
+            continue
         names = [n for n in t.candidates if params.candidates is None or n in params.candidates]
         skipped = {n: why for n in names if (why := usable(t, n))}
         for n, why in skipped.items():

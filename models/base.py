@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops.errors import SchemaError
-from models.panel import Panel, to_panel
+from models.panel import Panel, fill, to_panel
 
 FORMAT_VERSION = 1
 
@@ -94,9 +94,11 @@ class Model:
         return hasattr(self, "history_")
 
     # --- input checks ---
-    def _panel(self, frame: pd.DataFrame, *, name: str, min_history: int, step=None) -> Panel:
+    def _panel(self, frame: pd.DataFrame, *, name: str, min_history: int, step=None,
+               fill_missing: bool | None = None) -> Panel:
+        fill_missing = (not self.handles_missing) if fill_missing is None else fill_missing
         panel = to_panel(frame, name=name, columns=self._columns(frame), regular=self.needs_regular_sampling,
-                         fill_missing=not self.handles_missing, min_history=min_history, model=self.name, step=step)
+                         fill_missing=fill_missing, min_history=min_history, model=self.name, step=step)
         if len(panel.columns) > 1 and not self.supports_multivariate:
             raise SchemaError(
                 f"{name}: {self.name} is univariate but received value columns {list(panel.columns)}; pass one "
@@ -120,11 +122,11 @@ class Model:
         self.ids_ = panel.ids
         self.history_ = _tail(panel, self.context_steps)
 
-    def _resolve_history(self, history: pd.DataFrame | None, *, name: str) -> Panel:
+    def _resolve_history(self, history: pd.DataFrame | None, *, name: str, fill_missing: bool | None = None) -> Panel:
         """The panel to predict or score from: the given history, or the fit's tail."""
         if history is None:
             return self.history_
-        panel = self._panel(history, name=name, min_history=1, step=self.step_)
+        panel = self._panel(history, name=name, min_history=1, step=self.step_, fill_missing=fill_missing)
         unknown = [s for s in panel.ids if s not in self.ids_]
         if unknown and not self.global_model:
             raise SchemaError(
@@ -262,8 +264,12 @@ class Detector(Model):
         """Scores for every row of `window` on the grid: columns series, ts, score (float in [0, 1]; NaN where the
         input had no value)."""
         self._check_fitted()
-        panel = self._resolve_history(window, name="window")
+        # gaps are filled only after the fit's tail is put in front, so a metric missing over the whole window
+        # (a quarantined batch) is carried from the context instead of refusing the window
+        panel = self._resolve_history(window, name="window", fill_missing=False)
         ctx = _with_context(self.history_, panel)
+        if not self.handles_missing:
+            ctx = fill(ctx, name="window")
         raw = self._raw_scores(ctx)
         cal = self.calibrator_.transform(ctx.ids, raw)
         frames = []

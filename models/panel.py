@@ -117,7 +117,7 @@ def to_panel(
 
     groups = [(str(k), g) for k, g in data.groupby("series", sort=True)]
     for sid, g in groups:
-        obs = int(g[list(cols)].notna().all(axis=1).sum())
+        obs = int(g[list(cols)].notna().any(axis=1).sum())
         if obs == 0:
             raise SchemaError(f"{name}: series {sid!r} has no observed values (all NaN); drop it or fill it")
         if obs < min_history:
@@ -133,9 +133,9 @@ def to_panel(
         v = g[list(cols)].to_numpy(dtype=np.float64)
         if regular:
             idx, v = _on_grid(sid, idx, v, step, name)
-        obs = ~np.isnan(v).any(axis=1)
-        if fill_missing and not obs.all():
-            v = _interpolate(idx, v)
+        obs = ~np.isnan(v).all(axis=1)  # the row carried at least one value
+        if fill_missing and np.isnan(v).any():
+            v = _interpolate(idx, v, sid, cols, name)
         ids.append(sid)
         index.append(idx)
         values.append(v)
@@ -192,10 +192,24 @@ def _on_grid(sid: str, idx: pd.DatetimeIndex, v: np.ndarray, step: pd.Timedelta,
     return pd.date_range(idx[0], periods=n, freq=step), full
 
 
-def _interpolate(idx: pd.DatetimeIndex, v: np.ndarray) -> np.ndarray:
+def fill(panel: Panel, *, name: str = "frame") -> Panel:
+    """The panel with gaps interpolated (as `to_panel(fill_missing=True)` does), e.g. after prepending context."""
+    values = tuple(_interpolate(panel.index[i], v, panel.ids[i], panel.columns, name) if np.isnan(v).any() else v
+                   for i, v in enumerate(panel.values))
+    return Panel(panel.ids, panel.columns, panel.step, panel.index, values, panel.observed)
+
+
+def _interpolate(idx: pd.DatetimeIndex, v: np.ndarray, sid: str = "?", cols: Sequence[str] = (),
+                 name: str = "frame") -> np.ndarray:
     x = idx.asi8.astype(np.float64)
     out = v.copy()
     for j in range(v.shape[1]):
         ok = ~np.isnan(v[:, j])
+        if not ok.any():
+            col = cols[j] if j < len(cols) else j
+            raise SchemaError(
+                f"{name}: series {sid!r} has no observed value of column {col!r}, so its gaps cannot be filled; "
+                "drop the series or the column, or give a longer span"
+            )
         out[:, j] = np.interp(x, x[ok], v[ok, j])  # ends take the nearest observed value
     return out
