@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 _GRID = 201  # stored quantiles of the body per series
+_Z_EXP = 20.0  # excesses (in tail scale units) up to which the exponential tail is used as is
 
 
 class _Dist:
@@ -41,7 +42,14 @@ class _Dist:
         # training median is not rarer than the median
         body = np.interp(x, qs, probs, left=0.0, right=1.0 - self.tail)
         over = x > self.u
-        body[over] = 1.0 - self.tail * np.exp(-(x[over] - self.u) / self.beta)
+        z = (x[over] - self.u) / self.beta
+        # beyond Z_EXP excesses the exponential tail would round to exactly 1.0 in float64 and every extreme point
+        # would tie; past it the tail decays as 1/z instead, so the ranking of extremes survives (continuous,
+        # monotone; probabilities below 1 - 1e-10 are untouched)
+        far = z > _Z_EXP
+        surv = np.exp(-np.minimum(z, _Z_EXP))
+        surv[far] *= _Z_EXP / z[far]
+        body[over] = 1.0 - self.tail * surv
         out[ok] = np.clip(body, 0.0, 1.0)
         return out
 
