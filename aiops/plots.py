@@ -1,8 +1,8 @@
 """The plots every training run logs to MLflow: forecasts against actuals with quantile bands, residuals, and
 anomaly scores against labels.
 
-Each function returns a matplotlib Figure (Agg backend, never shown) for `mlflow.log_figure` or a notebook; the
-caller closes it (`matplotlib.pyplot.close(fig)`) when done. Inputs are our frames: panel frames (series, ts,
+Each function returns a matplotlib Figure built without pyplot (no global registry to close, no backend switch)
+for `mlflow.log_figure`, `fig.savefig`, or a notebook, which displays it as it is. Inputs are our frames: panel frames (series, ts,
 value), forecast frames (series, ts, h, p50, p90, p99 — `Forecaster.predict`), score frames (series, ts, score —
 `Detector.score`) and label windows (series, start, end). One series is drawn (default: the first); pass `series`
 to pick another.
@@ -10,16 +10,11 @@ to pick another.
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: no display on a server, and a GUI backend would fail there
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from aiops.errors import SchemaError  # noqa: E402
+from aiops.errors import SchemaError
 
 HISTORY_TAIL = 288  # history points drawn before the forecast: enough context, not a squashed x-axis
 _BANDS = (("p90", 0.35), ("p99", 0.18))  # upper quantiles as shaded bands above p50, widest lightest
@@ -37,7 +32,10 @@ def forecast_plot(history: pd.DataFrame, actual: pd.DataFrame, forecast: pd.Data
     hist = _one(history, "history", sid, value)
     act = _one(actual, "actual", sid, value)
     fc = _sorted(forecast[forecast["series"].astype(str) == sid])
-    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    # Figure() rather than pyplot: no global figure registry (nothing to close, safe in the flow's threads) and
+    # no backend switch (a notebook keeps its inline display)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax = fig.subplots()
     if len(hist):
         tail = hist.tail(HISTORY_TAIL)
         ax.plot(tail["ts"], tail[value], color="0.45", lw=1, label="history")
@@ -72,7 +70,8 @@ def residual_plot(actual: pd.DataFrame, forecast: pd.DataFrame, series: str | No
     if res.empty:
         raise SchemaError("residual_plot: actual and forecast share no (series, ts) rows; pass the actual values "
                           "of the forecast's period")
-    fig, (ax_t, ax_h) = plt.subplots(1, 2, figsize=(11, 3.8), width_ratios=(3, 1), layout="constrained")
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    ax_t, ax_h = fig.subplots(1, 2, width_ratios=(3, 1))
     for sid, g in res.groupby("series", sort=True):
         ax_t.plot(g["ts"], g["residual"], lw=0.8, alpha=0.8, label=str(sid))
     ax_t.axhline(0, color="black", lw=0.8)
@@ -97,8 +96,8 @@ def scores_plot(values: pd.DataFrame, scores: pd.DataFrame, labels: pd.DataFrame
     sid = _pick_series(series, scores, "scores")
     vals = _one(values, "values", sid, value)
     sc = _sorted(scores[scores["series"].astype(str) == sid])
-    fig, (ax_v, ax_s) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, height_ratios=(2, 1),
-                                     layout="constrained")
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax_v, ax_s = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     ax_v.plot(vals["ts"], vals[value], color="black", lw=1, label=value)
     ax_s.plot(sc["ts"], sc["score"], color="tab:red", lw=1, label="score")
     if labels is not None and len(labels):

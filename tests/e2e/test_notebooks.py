@@ -28,7 +28,29 @@ def data_dir(tmp_path_factory):
     ingest_range(source, store, start, end, window=settings.ingest.window, step_s=60)
     store.write_table("labels/incidents", source.labels())
     build_features(store, step=timedelta(seconds=60))
+    _train_and_detect(d)
     return d
+
+
+def _train_and_detect(d):
+    """What the train and detect flows do, through the same functions, with the fast candidates only."""
+    from aiops.detection import detect
+    from aiops.lifecycle import log_and_promote
+    from aiops.tasks import incident_labels, load_panel, tasks
+    from aiops.training import plan_holdout, train_candidate, usable
+
+    settings = load_settings(data_dir=d, sim={"workloads": 6, "days": 2, "start": "2026-11-02T00:00:00Z"},
+                             train={"forecasters": ["naive"], "detectors": ["isolation_forest"],
+                                    "forecast_metrics": ["request_rate"], "detect_univariate": [],
+                                    "holdout_hours": 6})
+    store = Store(d)
+    for t in tasks(settings):
+        panel = load_panel(store, t, settings)
+        labels = incident_labels(store, panel)
+        holdout = plan_holdout(t, panel, settings)
+        results = [train_candidate(t, n, panel, holdout, settings, labels) for n in t.candidates if not usable(t, n)]
+        assert log_and_promote(settings, t, panel, holdout, results, labels).champion is not None
+    assert all(not o.skipped for o in detect(settings))
 
 
 def test_there_are_notebooks_and_they_are_stored_without_outputs():
