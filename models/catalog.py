@@ -14,6 +14,7 @@ _ENTRIES: dict[str, str] = {
     "naive": "models.forecasters.naive:Naive",
     "seasonal_naive": "models.forecasters.naive:SeasonalNaive",
     "arima": "models.forecasters.arima:Arima",
+    "prophet": "models.forecasters.prophet:ProphetForecaster",
     "gbm": "models.forecasters.gbm:GradientBoosting",
     # detectors
     "robust_mad": "models.detectors.robust:RobustMad",
