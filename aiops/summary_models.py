@@ -28,8 +28,9 @@ def print_training(outcomes: dict, console: Console | None = None) -> None:
         if o.get("skipped"):
             c.print(f"{name}: skipped: {o['skipped']}", soft_wrap=True)
             continue
-        t = Table(title=f"{name}: candidates on holdout {o['holdout_id']} ({METRIC_NOTE.get(o['metric'], o['metric'])})",
-                  title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+        c.print(f"[bold]{name}[/bold]: candidates on holdout {o['holdout_id']} "
+                f"({METRIC_NOTE.get(o['metric'], o['metric'])})", soft_wrap=True)
+        t = Table(box=box.SIMPLE_HEAD, padding=(0, 1))
         for col in ("model", o["metric"], "coverage p90" if o["metric"] == "mase" else "best F1", "fit s", "note"):
             t.add_column(col, justify="left" if col in ("model", "note") else "right")
         for cand in sorted(o["candidates"], key=lambda x: (x["score"] is None, x["score"] or 0),
