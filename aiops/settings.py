@@ -105,7 +105,7 @@ class TrainSettings(BaseModel):
     forecast_metrics: tuple[str, ...] = Field(
         ("request_rate", "cpu_usage"), description="one forecasting task (registered model forecast-<metric>) each")
     forecasters: tuple[str, ...] = Field(
-        ("naive", "seasonal_naive", "arima", "gbm"),
+        ("naive", "seasonal_naive", "arima", "prophet", "gbm", "lstm"),
         description="candidate forecasters (catalog names); seasonal_naive is always trained as the baseline")
     horizon_steps: int = Field(12, ge=1, le=2016, description="forecast horizon judged on the holdout, in steps")
     detect_metrics: tuple[str, ...] = Field(
@@ -123,7 +123,8 @@ class TrainSettings(BaseModel):
     min_improvement: float = Field(
         0.0, ge=0, lt=1, description="relative gain a challenger needs over the champion to take its place")
     model_configs: dict[str, dict] = Field(
-        default_factory=lambda: {"gbm": {"max_horizon": 24, "num_boost_round": 150, "origins_per_series": 120}},
+        default_factory=lambda: {"gbm": {"max_horizon": 24, "num_boost_round": 150, "origins_per_series": 120},
+                                 "lstm": {"max_horizon": 24}},
         description="config overrides per candidate (the defaults of each model suit months of history; these "
         "suit the demo's days)")
     workers: int = Field(2, ge=1, le=32, description="candidates trained at once")

@@ -16,6 +16,7 @@ _ENTRIES: dict[str, str] = {
     "arima": "models.forecasters.arima:Arima",
     "prophet": "models.forecasters.prophet:ProphetForecaster",
     "gbm": "models.forecasters.gbm:GradientBoosting",
+    "lstm": "models.forecasters.lstm:Lstm",
     # detectors
     "robust_mad": "models.detectors.robust:RobustMad",
     "isolation_forest": "models.detectors.iforest:IsolationForestDetector",

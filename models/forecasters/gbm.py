@@ -1,14 +1,19 @@
 """A global gradient-boosting forecaster: one LightGBM booster per quantile over every series, direct multi-horizon.
 
-Each training row is (series, origin T, horizon h), sampled over all series; the horizon is a feature, so one model
-forecasts every step 1..max_horizon directly (no recursion). Features (models/forecasters/_windows.py) use
-y[0..T] only, divided by the series' level at the origin: recent lags, rolling mean/std/min/max, the same time of
-day in past days and weeks at the TARGET time, how far the origin is from its usual value, the target's time of day
-and day of week, and h. The target is y[T + h] / level - y[T] / level (the change since the origin, in levels).
+Each training row is (series, origin T, horizon h), sampled over all series (horizons log-uniform, so the short
+ones, where the last value is hard to beat, get as many rows per octave as the long ones); the horizon is a feature,
+so one model forecasts every step 1..max_horizon directly (no recursion). Features (models/forecasters/_windows.py)
+use y[0..T] only, divided by the series' level at the origin: recent lags, rolling mean/std/min/max, how well
+"k steps ago" has been forecasting lately, how long the series has stayed near its current value, autocorrelation at
+sub-daily cycles, the same time of day in past days and weeks at the TARGET time (and same-phase values of
+sub-daily cycles), the target's time of day and day of week, and h. The target is the change since the origin,
+g(y[T + h] / level) - g(y[T] / level) with g = asinh: any monotone g keeps quantiles, and asinh keeps a 100x spike
+from dominating the loss; contrast features give the same change for what the past suggests.
 
-Quantiles: one booster per quantile (pinball objective), then split-conformal offsets per horizon bucket (powers
-of two: h = 1, 2-3, 4-7, ...) from a held-out tail of the training span, so each upper quantile covers its nominal
-share there. With `refit` the boosters are then refitted on the whole span and keep the offsets.
+Quantiles: one booster per quantile (pinball objective, rows weighted by level so the loss is in the series' units
+and every series weighs alike), then split-conformal offsets per horizon bucket (h = 1, 2-3, 4-7, ...) from a
+held-out tail of the training span, so each upper quantile covers its nominal share there. With `refit` the
+boosters are then refitted on the whole span (its most recent weeks matter most) and keep the offsets.
 
 Global: a series not seen in fit can be forecast from its own history; the longer it is (up to `context_steps`),
 the more features are filled (missing ones are NaN, which LightGBM routes on its own).
@@ -17,6 +22,7 @@ the more features are filled (missing ones are NaN, which LightGBM routes on its
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -44,8 +50,9 @@ class GbmConfig(ForecasterConfig):
     learning_rate: float = Field(0.05, gt=0, le=1)
     num_leaves: int = Field(63, ge=2)
     min_data_in_leaf: int = Field(100, ge=1)
-    feature_fraction: float = Field(0.8, gt=0, le=1)
-    transform: str = Field("none", description="target transform before differencing: none or asinh")
+    feature_fraction: float = Field(0.5, gt=0, le=1)
+    transform: Literal["none", "asinh"] = Field(
+        "asinh", description="target transform before differencing (asinh: spikes weigh like a few levels, not hundreds)")
     n_jobs: int = Field(1, ge=1, description="LightGBM threads (fixed, for reproducible results)")
 
 
@@ -113,9 +120,7 @@ class GradientBoosting(Forecaster):
                 k = max(int(round(c.origins_per_series * share)), 1)
                 T = np.repeat(rng.integers(lo, hi - 1, size=k), c.horizons_per_origin)
                 # half the horizons among the first day's short ones, where the recent past matters most
-                short = rng.integers(1, min(c.max_horizon, max(S // 12, 2)) + 1, size=T.size)
-                long_ = rng.integers(1, c.max_horizon + 1, size=T.size)
-                h = np.where(rng.random(T.size) < 0.3, short, long_)
+                h = self._horizons(rng, T.size)
                 keep = (T + h < hi) & obs[np.minimum(T + h, n - 1)]
                 T, h = T[keep], h[keep]
                 if T.size == 0:
@@ -127,6 +132,12 @@ class GradientBoosting(Forecaster):
                 ws.append(np.clip(L / mean_level, 0.1, 10.0))
                 cal.append(np.full(T.size, is_cal))
         return (np.vstack(Xs), np.concatenate(zs), np.concatenate(hs), np.concatenate(ws), np.concatenate(cal))
+
+    def _horizons(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Horizons of training rows, log-uniform on 1..max_horizon: short horizons need precise fits (the last
+        value is hard to beat there) and get as many rows per octave as long ones."""
+        hmax = self.config.max_horizon
+        return np.minimum(np.floor(np.exp(rng.uniform(0, np.log(hmax + 1), n))), hmax).astype(int)
 
     # --- fit / predict ---
     def _params(self, q: float) -> dict:

@@ -21,9 +21,9 @@ DAY = int(pd.Timedelta(days=1) / STEP)  # 96 steps
 
 # small, fast configs for the heavy models; the defaults are for real data
 FAST: dict[str, dict] = {
-    "lstm": {"epochs": 3},
+    "lstm": {"epochs": 3, "max_horizon": 32},
     "autoencoder": {"epochs": 3},
-    "gbm": {"num_boost_round": 60},
+    "gbm": {"num_boost_round": 60, "max_horizon": 32},
     "prophet": {"uncertainty_samples": 200},
 }
 # forecasters: MASE of the 4-hour forecast on the held-out day must stay below this (seasonal-naive ~1)
