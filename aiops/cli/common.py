@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -37,3 +38,16 @@ def fail(exc: AiopsError) -> None:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def emit(obj, output: str) -> None:
+    """Print plain data as JSON or YAML (`-o json|yaml`; a command's `table` falls back to YAML when it has none)."""
+    if output == "json":
+        typer.echo(json.dumps(obj, indent=2, default=str))
+    elif output in ("yaml", "table"):
+        import yaml
+
+        typer.echo(yaml.safe_dump(json.loads(json.dumps(obj, default=str)), sort_keys=False))
+    else:
+        typer.secho(f"unknown output {output!r}; known: table, json, yaml", fg="red", err=True)
+        raise typer.Exit(EXIT_USAGE)

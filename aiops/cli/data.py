@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from aiops.cli.common import EXIT_FAILED, EXIT_OK, ConfigOption, fail, settings_or_exit
+from aiops.cli.common import EXIT_FAILED, EXIT_OK, ConfigOption, emit, fail, settings_or_exit
 from aiops.errors import AiopsError
 
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="table | json | yaml")]
@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
                                config_file=str(config) if config else None)
         except AiopsError as exc:
             fail(exc)
-        _print(result, output)
+        emit(result, output)
         raise typer.Exit(EXIT_FAILED if result.get("quarantined") else EXIT_OK)
 
     @app.command()
@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
             result = _run_flow(settings, "features", config_file=str(config) if config else None)
         except AiopsError as exc:
             fail(exc)
-        _print(result, output)
+        emit(result, output)
 
     @app.command()
     def status(config: ConfigOption = None, output: OutputOption = "table") -> None:
@@ -116,13 +116,13 @@ def register(app: typer.Typer) -> None:
         if output == "table":
             print_status(settings, st)
         else:
-            _print(st, output)
+            emit(st, output)
 
     @app.command("settings")
     def show_settings(config: ConfigOption = None, output: OutputOption = "yaml") -> None:
         """Print the resolved settings (file, environment, defaults)."""
         settings = settings_or_exit(config)
-        _print(json.loads(settings.model_dump_json()), output)
+        emit(json.loads(settings.model_dump_json()), output)
 
     @app.command()
     def ui(
@@ -194,14 +194,3 @@ def _serve(cmd: list[str], env: dict[str, str]) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
 
-
-def _print(obj, output: str) -> None:
-    if output == "json":
-        typer.echo(json.dumps(obj, indent=2, default=str))
-    elif output in ("yaml", "table"):
-        import yaml
-
-        typer.echo(yaml.safe_dump(json.loads(json.dumps(obj, default=str)), sort_keys=False))
-    else:
-        typer.secho(f"unknown output {output!r}; known: table, json, yaml", fg="red", err=True)
-        raise typer.Exit(2)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Optional
 
 import typer
 
-from aiops.cli.common import ConfigOption, fail, settings_or_exit
+from aiops.cli.common import ConfigOption, emit, fail, settings_or_exit
 from aiops.errors import AiopsError
 
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="table | json | yaml")]
@@ -25,18 +24,6 @@ def _run(settings, name: str, **params):
         from flows.detect import DetectParams as P, detect as f
     with progress_bar():
         return f(P(**params))
-
-
-def _emit(obj, output: str) -> None:
-    if output == "json":
-        typer.echo(json.dumps(obj, indent=2, default=str))
-    elif output in ("yaml", "table"):
-        import yaml
-
-        typer.echo(yaml.safe_dump(json.loads(json.dumps(obj, default=str)), sort_keys=False))
-    else:
-        typer.secho(f"unknown output {output!r}; known: table, json, yaml", fg="red", err=True)
-        raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
@@ -59,7 +46,7 @@ def register(app: typer.Typer) -> None:
 
             print_training(res)
         else:
-            _emit(res, output)
+            emit(res, output)
 
     @app.command()
     def detect(config: ConfigOption = None, output: OutputOption = "table") -> None:
@@ -74,7 +61,7 @@ def register(app: typer.Typer) -> None:
 
             print_detection(res)
         else:
-            _emit(res, output)
+            emit(res, output)
 
     @app.command("models")
     def models_cmd(config: ConfigOption = None, output: OutputOption = "table") -> None:
@@ -86,4 +73,4 @@ def register(app: typer.Typer) -> None:
         if output == "table":
             print_models(settings, status)
         else:
-            _emit(status, output)
+            emit(status, output)
