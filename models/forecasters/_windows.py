@@ -31,12 +31,12 @@ def window_mean(c: np.ndarray, T: np.ndarray, w: int) -> np.ndarray:
     return (c[T + 1] - c[lo]) / (T + 1 - lo)
 
 
-LEVEL_FLOORS = (0.01, 0.001)  # (share of the week's mean, share of the week's peak)
+LEVEL_FLOORS = (0.01, 0.001)  # (share of the last week's mean, share of its peak)
 
 
 def level(y: np.ndarray, T: np.ndarray, season: int) -> np.ndarray:
-    """Scale of each origin: mean |y| over the last season, floored at a tenth of the last week's mean and a
-    hundredth of its peak (so a series idle for a day does not blow up), 1 for a week of zeros."""
+    """Scale of each origin: mean |y| over the last season, floored at a hundredth of the last week's mean and a
+    thousandth of its peak (so a series idle for a day does not blow up), 1 for a week of zeros."""
     a = np.abs(y)
     ca = _cum(a)
     day = window_mean(ca, T, season)
@@ -44,6 +44,14 @@ def level(y: np.ndarray, T: np.ndarray, season: int) -> np.ndarray:
     peak = pd.Series(a).rolling(7 * season, min_periods=1).max().to_numpy()[T]
     out = np.maximum(np.maximum(day, LEVEL_FLOORS[0] * week), LEVEL_FLOORS[1] * peak)
     return np.where(out > 0, out, 1.0)
+
+
+def observed_origins(observed: np.ndarray, season: int, share: float = 0.9) -> np.ndarray:
+    """Positions fit to train from: observed themselves, with at least `share` of the last season observed. Long
+    gaps are interpolated before the model sees them; rows whose recent past is such a straight line would teach
+    it (and its conformal offsets) about invented data."""
+    frac = window_mean(_cum(observed.astype(np.float64)), np.arange(len(observed)), season)
+    return observed & (frac >= share)
 
 
 def gather(y: np.ndarray, pos: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -195,19 +203,39 @@ def buckets(h: np.ndarray) -> np.ndarray:
     return np.floor(np.log2(np.maximum(h, 1))).astype(int)
 
 
+WIDTH_FLOOR = 0.02  # in target units (changes in levels): a zero-width interval still gets an offset
+
+
+def _widths(pred: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
+    """Each quantile's distance from the median forecast (floored), the unit its conformal offset is counted in."""
+    mid = pred[..., quantiles.index(0.5)]
+    return np.maximum(np.abs(pred - mid[..., None]), WIDTH_FLOOR)
+
+
 def conformal_offsets(z: np.ndarray, pred: np.ndarray, h: np.ndarray, quantiles: tuple[float, ...],
                       max_horizon: int, min_rows: int = 50) -> np.ndarray:
-    """Split-conformal offsets, shape (buckets, quantiles): per horizon bucket, the q-quantile (finite-sample
-    corrected) of held-out residuals z - pred[:, j], so that pred + offset covers a share q there. The median is
-    left as trained (offset 0); a bucket with fewer than `min_rows` rows takes the offset of all rows pooled."""
+    """Split-conformal offsets, shape (buckets, quantiles), scaled by the model's own spread.
+
+    Per horizon bucket and quantile q, the q-quantile (finite-sample corrected) of held-out residuals
+    (z - pred_q) / |pred_q - pred_median|: `apply_offsets` adds that many spreads, so the quantile covers a share q
+    of the held-out rows. Counting in spreads rather than in absolute units keeps the correction proportionate when
+    the test period is calmer or wilder than the held-out one (the boosters' spread follows the recent volatility).
+    The median is left as trained (offset 0); a bucket with fewer than `min_rows` rows takes the pooled offset.
+    """
     nb = int(buckets(np.array([max_horizon]))[0]) + 1
     b = buckets(h)
+    width = _widths(pred, quantiles)
     out = np.zeros((nb, len(quantiles)))
     for j, q in enumerate(quantiles):
         if q == 0.5:
             continue
-        r = z - pred[:, j]
+        r = (z - pred[:, j]) / width[:, j]
         for k in range(nb):
             rk = r[b == k] if (b == k).sum() >= min_rows else r
             out[k, j] = np.quantile(rk, min(np.ceil((rk.size + 1) * q) / rk.size, 1.0), method="higher")
     return out
+
+
+def apply_offsets(pred: np.ndarray, h: np.ndarray, offsets: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
+    """pred (..., quantiles) at horizons h (broadcast to pred[..., 0]) moved by their conformal offsets."""
+    return pred + offsets[buckets(h)] * _widths(pred, quantiles)

@@ -27,8 +27,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from aiops.errors import SchemaError
 from models.base import Forecaster, ForecasterConfig, quantile_column
-from models.forecasters._windows import SeriesWindows, buckets, conformal_offsets, season_steps
+from models.forecasters._windows import (SeriesWindows, apply_offsets, buckets, conformal_offsets, observed_origins,
+                                         season_steps)
 from models.panel import Panel
 
 
@@ -48,11 +50,11 @@ class GbmConfig(ForecasterConfig):
     refit: bool = Field(True, description="refit on the whole span after calibration (offsets kept)")
     num_boost_round: int = Field(400, ge=1, description="boosting rounds per quantile")
     learning_rate: float = Field(0.05, gt=0, le=1)
-    num_leaves: int = Field(63, ge=2)
-    min_data_in_leaf: int = Field(100, ge=1)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(300, ge=1)
     feature_fraction: float = Field(0.5, gt=0, le=1)
     transform: Literal["none", "asinh"] = Field(
-        "asinh", description="target transform before differencing (asinh: spikes weigh like a few levels, not hundreds)")
+        "asinh", description="target transform before differencing (asinh: a spike weighs a few levels, not 100s)")
     n_jobs: int = Field(1, ge=1, description="LightGBM threads (fixed, for reproducible results)")
 
 
@@ -101,7 +103,7 @@ class GradientBoosting(Forecaster):
 
     def _sample(self, panel: Panel, rng: np.random.Generator):
         """Training rows (X, z, h, weight, is_calibration) sampled over every series."""
-        c, S = self.config, self.season_
+        c = self.config
         end = max(ix[-1] for ix in panel.index)
         start = min(ix[0] for ix in panel.index)
         cutoff = end - (end - start) * c.calibration_fraction
@@ -113,15 +115,15 @@ class GradientBoosting(Forecaster):
             # rows weigh by their level over the series' mean level: within a series the loss is the unscaled
             # error (what MASE measures), and every series weighs alike
             mean_level = max(float(np.abs(y).mean()), 1e-12)
+            seen = observed_origins(obs, self.season_)
             for lo, hi, share, is_cal in ((c.lags, ncut, 1 - c.calibration_fraction, False),
                                           (max(ncut, c.lags), n - 1, c.calibration_fraction, True)):
                 if hi - lo < 2:
                     continue
                 k = max(int(round(c.origins_per_series * share)), 1)
                 T = np.repeat(rng.integers(lo, hi - 1, size=k), c.horizons_per_origin)
-                # half the horizons among the first day's short ones, where the recent past matters most
                 h = self._horizons(rng, T.size)
-                keep = (T + h < hi) & obs[np.minimum(T + h, n - 1)]
+                keep = (T + h < hi) & obs[np.minimum(T + h, n - 1)] & seen[T]
                 T, h = T[keep], h[keep]
                 if T.size == 0:
                     continue
@@ -131,6 +133,11 @@ class GradientBoosting(Forecaster):
                 hs.append(h)
                 ws.append(np.clip(L / mean_level, 0.1, 10.0))
                 cal.append(np.full(T.size, is_cal))
+        if not Xs or not any((~k).any() for k in cal):
+            raise SchemaError(
+                f"history: no series is long enough to train {self.name} on: each needs lags={c.lags} steps plus "
+                f"targets before its last {c.calibration_fraction:.0%} (held out for calibration); pass a longer "
+                "history or lower lags / max_horizon")
         return (np.vstack(Xs), np.concatenate(zs), np.concatenate(hs), np.concatenate(ws), np.concatenate(cal))
 
     def _horizons(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -186,11 +193,13 @@ class GradientBoosting(Forecaster):
             Ls.append(L)
             bases.append(base)
         X, L, base = np.vstack(Xs), np.concatenate(Ls), np.concatenate(bases)
-        b = np.tile(buckets(h), len(panel))
-        out = np.empty((X.shape[0], len(c.quantiles)))
-        for j, booster in enumerate(self.boosters_):
-            out[:, j] = self._ginv(booster.predict(X, num_threads=c.n_jobs) + base + self.offsets_[b, j]) * L
-        return out.reshape(len(panel), horizon, len(c.quantiles))
+        return self._quantiles(X, L, base, np.tile(h, len(panel))).reshape(len(panel), horizon, len(c.quantiles))
+
+    def _quantiles(self, X: np.ndarray, L: np.ndarray, base: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """Forecast quantiles (rows, quantiles) in the series' units from feature rows."""
+        z = np.column_stack([b.predict(X, num_threads=self.config.n_jobs) for b in self.boosters_])
+        z = apply_offsets(z, h, self.offsets_, self.config.quantiles)
+        return self._ginv(z + base[:, None]) * L[:, None]
 
     # --- persistence: LightGBM's own text format, offsets as JSON ---
     def _extra_meta(self) -> dict:

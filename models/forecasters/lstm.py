@@ -1,16 +1,19 @@
 """A global LSTM forecaster in Keras 3: one network over every series, all horizons and quantiles at once.
 
-Per origin T of a series (features from models/forecasters/_windows.py, all causal, divided by the level at T):
+Per origin T of a series (features from models/forecasters/_windows.py, all causal, divided by the level at T and
+taken through asinh, like the gbm forecaster's target):
 - an LSTM reads the last `window` values with their time of day;
-- a dense layer reads the origin's summary (rolling statistics, lags, autocorrelations);
+- a dense layer reads the origin's summary (rolling statistics, lags, autocorrelations, recent naive errors);
 - for each horizon h a shared dense head reads both, plus what is known of the TARGET time T + h (the same time
   in past days and weeks, same-phase values of sub-daily cycles, time of day and day of week, h) and outputs every
-  quantile of y[T + h] / level - y[T] / level.
-Trained with the pinball loss over windows sampled from all series. Quantiles then get split-conformal offsets per
-horizon bucket from a held-out tail of the training span, as in the gbm forecaster.
+  quantile of asinh(y[T + h] / level) - asinh(y[T] / level); a linear path from the target-time features runs
+  alongside, and both start at zero, i.e. at the last value.
+Trained with the pinball loss over windows sampled from all series, weighted by level and by 1/h. Inputs are
+standardised (scalers kept as JSON). Quantiles then get split-conformal offsets per horizon bucket from a held-out
+tail of the training span, as in the gbm forecaster.
 
-Keras and TensorFlow are imported inside methods only. Saved as a native `.keras` file; offsets and the feature
-layout as JSON.
+Keras and TensorFlow are imported inside methods only. Saved as a native `.keras` file; offsets, scalers and the
+feature layout as JSON.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from pydantic import Field
 
 from aiops.errors import SchemaError
 from models.base import Forecaster, ForecasterConfig
-from models.forecasters._windows import SeriesWindows, buckets, calendar, conformal_offsets, gather, season_steps
+from models.forecasters._windows import (SeriesWindows, apply_offsets, buckets, calendar, conformal_offsets, gather,
+                                         observed_origins, season_steps)
 from models.panel import Panel
 
 # target-time features the per-horizon head reads (besides the calendar and h)
 TARGET = ("same1", "same2", "same3", "same_mean", "same_median", "same_min", "same_max", "same1_smooth",
           "week1", "week2")
-CLIP = 50.0  # inputs in levels; a spike of 50x the daily mean carries no more information than that
+CLIP = 50.0  # summary features in levels: a spike of 50x the daily mean carries no more information than that
 
 
 class LstmConfig(ForecasterConfig):
@@ -37,10 +41,10 @@ class LstmConfig(ForecasterConfig):
     window: int = Field(72, ge=2, description="recent steps the LSTM reads")
     units: int = Field(32, ge=1, description="LSTM units")
     hidden: int = Field(64, ge=1, description="units of the per-horizon dense head")
-    epochs: int = Field(8, ge=1)
+    epochs: int = Field(6, ge=1)
     batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(2e-3, gt=0)
-    origins_per_series: int = Field(200, ge=1, description="training windows sampled per series")
+    origins_per_series: int = Field(400, ge=1, description="training windows sampled per series")
     lags: int = Field(12, ge=1, description="recent values in the origin summary")
     windows: tuple[int, ...] = Field((6, 12, 72, 288, 2016), description="rolling-statistic windows (steps)")
     seasons_back: int = Field(7, ge=1, description="past days whose same time of day feeds the head")
@@ -73,7 +77,9 @@ class Lstm(Forecaster):
 
     @property
     def min_history(self) -> int:
-        return self.config.window + self.config.max_horizon + 2
+        # one training window (context + every horizon) before the held-out calibration tail
+        c = self.config
+        return int(np.ceil((c.window + c.max_horizon + 2) / (1 - c.calibration_fraction)))
 
     @property
     def context_steps(self) -> int:
@@ -98,15 +104,15 @@ class Lstm(Forecaster):
         L1 = L[::H]
         k = np.arange(-c.window + 1, 1)
         pos = T[:, None] + k[None, :]
-        base = y[T] / L1
+        base = np.arcsinh(y[T] / L1)
         # everything as a change from the origin's value, like the target: "yesterday at this time" is then
         # directly a candidate forecast of the target
-        recent = gather(y, pos, T[:, None]) / L1[:, None] - base[:, None]
+        recent = np.arcsinh(gather(y, pos, T[:, None]) / L1[:, None]) - base[:, None]
         tod, _ = calendar(t0, step, pos)
         recent = np.stack([recent, np.sin(2 * np.pi * tod), np.cos(2 * np.pi * tod)], axis=-1)
         summary = np.column_stack([f[n][::H] for n in self.summary_])
         periodic = [n for n in f if n.startswith("phase") and not n.endswith("median")]
-        tgt = np.column_stack([f[n] - np.repeat(base, H) for n in (*TARGET, *periodic)]
+        tgt = np.column_stack([np.arcsinh(f[n]) - np.repeat(base, H) for n in (*TARGET, *periodic)]
                               + [np.sin(2 * np.pi * f["tod"]), np.cos(2 * np.pi * f["tod"]),
                                  np.sin(2 * np.pi * f["dow"] / 7), np.cos(2 * np.pi * f["dow"] / 7),
                                  hh / H, np.log(hh) / np.log(H + 1)])
@@ -125,20 +131,29 @@ class Lstm(Forecaster):
             y, obs = panel.univariate(i), panel.observed[i]
             ncut = int(np.searchsorted(panel.index[i], cutoff))
             mean_level = max(float(np.abs(y).mean()), 1e-12)
+            seen = observed_origins(obs, self.season_)
             for lo, hi, share, is_cal in ((c.window, ncut - H, 1 - c.calibration_fraction, False),
                                           (max(ncut, c.window), len(y) - H, c.calibration_fraction, True)):
                 if hi - lo < 1:
                     continue
                 T = np.sort(rng.integers(lo, hi, size=max(int(round(c.origins_per_series * share)), 1)))
+                T = T[seen[T]]
+                if T.size == 0:
+                    continue
                 recent, summary, tgt, L, base = self._inputs(panel, i, T)
                 pos = T[:, None] + np.arange(1, H + 1)[None, :]
-                z = y[pos] / L[:, None] - base[:, None]
+                z = np.arcsinh(y[pos] / L[:, None]) - base[:, None]
                 # weights: the level (errors in the series' units) and 1/h (every octave of horizons counts alike;
                 # the short ones, where the last value is hard to beat, would otherwise be a few percent of the loss)
                 hw = 1.0 / np.arange(1, H + 1)
                 w = np.clip(L / mean_level, 0.1, 10.0)[:, None] * obs[pos] * (hw / hw.mean())[None, :]
                 parts.append((recent, summary, tgt, np.stack([z, w], axis=-1).astype("float32")))
                 cal.append(np.full(T.size, is_cal))
+        if not parts or not any((~k).any() for k in cal):
+            raise SchemaError(
+                f"history: no series is long enough to train {self.name} on: each needs window={c.window} steps "
+                f"of context plus max_horizon={H} targets before its last {c.calibration_fraction:.0%} (held out "
+                "for calibration); pass a longer history or lower window / max_horizon")
         stacked = [np.concatenate([p[j] for p in parts]) for j in range(4)]
         return stacked, np.concatenate(cal)
 
@@ -162,11 +177,11 @@ class Lstm(Forecaster):
                                             layers.Dense(nq, kernel_initializer="zeros", name="linear")(target)])
         return keras.Model([recent, summary, target], out)
 
-    def _origin_names(self) -> set[str]:
+    def _origin_names(self) -> tuple[str, ...]:
         w = self._windows(np.arange(4.0), 0, 1)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # a 4-point probe: all-NaN slices are expected
             warnings.simplefilter("ignore", RuntimeWarning)
-            return set(w.origin_features(np.array([3]), np.array([1.0])))
+            return tuple(w.origin_features(np.array([3]), np.array([1.0])))
 
     def _seed(self) -> None:
         import keras
@@ -185,8 +200,7 @@ class Lstm(Forecaster):
 
         c = self.config
         self.season_ = season_steps(panel.step)
-        probe = self._windows(np.arange(4.0), 0, 1).rows(np.array([3]), np.array([1]))[0]
-        self.summary_ = tuple(n for n in probe if n in self._origin_names())
+        self.summary_ = self._origin_names()
         (recent, summary, tgt, yz), cal = self._sample(panel, np.random.default_rng(c.seed))
         # standardise every input feature over the training windows (the summary mixes levels, counts, shares);
         # a feature that never varied in training (two weeks back, with a shorter history) is held at 0 later,
@@ -236,8 +250,8 @@ class Lstm(Forecaster):
         L = np.concatenate([p[3] for p in parts])
         base = np.concatenate([p[4] for p in parts])
         z = self._run(self._standard(inputs))[:, :horizon, :]
-        b = buckets(np.arange(1, horizon + 1))
-        return (z + base[:, None, None] + self.offsets_[b][None]) * L[:, None, None]
+        z = apply_offsets(z, np.arange(1, horizon + 1), self.offsets_, c.quantiles)
+        return np.sinh(z + base[:, None, None]) * L[:, None, None]
 
     # --- persistence: a native .keras file, offsets and feature layout as JSON ---
     def _extra_meta(self) -> dict:

@@ -100,7 +100,7 @@ def test_forecasts_series_not_seen_in_fit(fitted):
 def test_refusals(fitted, data):
     short = panel(n_series=2, days=1)
     short = short[(short["series"] == "s0") | (short.index % 96 < 30)]
-    with pytest.raises(SchemaError, match=r"series 's1' has 30 observed point\(s\); lstm needs at least 42"):
+    with pytest.raises(SchemaError, match=r"series 's1' has 30 observed point\(s\); lstm needs at least 50"):
         create("lstm", **TINY).fit(short)
     hist = data[0][data[0]["ts"] >= data[0]["ts"].max() - pd.Timedelta(hours=2)]  # 9 steps, window is 16
     with pytest.raises(SchemaError, match="series 's0' has 9 steps; lstm needs at least window=16"):
