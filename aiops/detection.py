@@ -34,6 +34,7 @@ class DetectOutcome:
     anomalies: int = 0
     skipped: str | None = None
     events: list[dict] = field(default_factory=list)
+    new_series: list[str] = field(default_factory=list)  # not in the champion's fit: scored after the next training
 
 
 def watermark(store: Store, task: Task) -> pd.Timestamp | None:
@@ -57,10 +58,14 @@ def detect_task(settings: Settings, task: Task, *, store: Store | None = None,
         return out
     model, info = registry.load_model(settings, task.name, "champion")
     out.model, out.version = info.model_name, info.version
-    last = pd.Timestamp(since, tz="UTC") if since is not None else watermark(store, task)
+    last = _utc(since) if since is not None else watermark(store, task)
     step = pd.Timedelta(seconds=settings.train.step_seconds)
     ctx_start = None if last is None else last - step * (max(model.context_steps, 1) + 1)
-    panel = load_panel(store, task, settings, start=ctx_start)
+    panel, out.new_series = known_series(model, load_panel(store, task, settings, start=ctx_start))
+    if panel.empty:
+        out.skipped = (f"every series is new to the champion ({info.model_name} v{info.version}); the next run "
+                       "of the train flow fits them")
+        return out
     scores = model.score(panel)
     scores = scores.assign(ts=pd.to_datetime(scores["ts"], utc=True))
     if last is not None:
@@ -80,6 +85,26 @@ def detect_task(settings: Settings, task: Task, *, store: Store | None = None,
     out.anomalies = len(ev)
     out.events = ev.drop(columns=["ts"]).astype({"start": str, "end": str}).to_dict("records")[:20] if len(ev) else []
     return out
+
+
+def _utc(when: datetime) -> pd.Timestamp:
+    """A naive datetime is UTC; an aware one is converted."""
+    ts = pd.Timestamp(when)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def known_series(model, panel: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """(the rows of series the model can score, the names of the others).
+
+    A detector fitted per series (scalers, calibration, seasonal profiles) refuses a series it has not seen; a
+    workload deployed since the last training must not stop the scoring of every other one. Its rows stay in the
+    store and are scored once the next training has fitted it.
+    """
+    if getattr(model, "global_model", False):
+        return panel, []
+    known = set(model.ids_)
+    new = sorted(set(panel["series"].astype(str)) - known)
+    return (panel.loc[~panel["series"].astype(str).isin(new)] if new else panel), new
 
 
 def _event_frame(events, task: Task, info) -> pd.DataFrame:

@@ -42,6 +42,9 @@ def detect(params: DetectParams = DetectParams()) -> dict:
     for k, t in enumerate(selected):
         report("detect", k, len(selected), t.name)
         res = detect_task_task(settings, t, store, params.since)
+        if res.new_series:
+            logger.warning("%s: %d series not in the champion's fit, scored after the next training: %s", t.name,
+                           len(res.new_series), ", ".join(res.new_series[:5]) + (" ..." if len(res.new_series) > 5 else ""))
         if res.skipped:
             logger.info("%s: %s", t.name, res.skipped)
         else:
