@@ -68,7 +68,9 @@ class GradientBoosting(Forecaster):
 
     @property
     def min_history(self) -> int:
-        return self.config.max_horizon + self.config.lags + 2
+        # one origin (lags + every horizon) before the held-out calibration tail
+        c = self.config
+        return int(np.ceil((c.max_horizon + c.lags + 2) / (1 - c.calibration_fraction)))
 
     @property
     def context_steps(self) -> int:

@@ -105,7 +105,7 @@ def test_forecasts_series_not_seen_in_fit(fitted):
 def test_refusals(fitted):
     short = panel(n_series=2, days=1)
     short = short[(short["series"] == "s0") | (short.index % 96 < 40)]
-    with pytest.raises(SchemaError, match=r"series 's1' has 40 observed point\(s\); gbm needs at least 58"):
+    with pytest.raises(SchemaError, match=r"series 's1' has 40 observed point\(s\); gbm needs at least 69"):
         create("gbm", **SMALL).fit(short)
     with pytest.raises(ValueError, match="beyond max_horizon=48"):
         fitted.predict(49)
