@@ -73,23 +73,18 @@ def best_f1(scores, labels) -> Threshold:
         if not np.isin(y, (0, 1)).all():
             raise ValueError("labels: expected booleans or 0/1, received other values; pass labels == 1")
         y = y.astype(bool)
+    from models.evaluation.detection import best_f1 as best_counts
+
     ok = ~np.isnan(s)
     positives = int(y.sum())
     if positives == 0:
         return Threshold(1.0, "best_f1", "no positive labels: F1 is 0 at every threshold; threshold set to the top "
                          "of the scale", int(ok.sum()), int((s[ok] >= 1.0).sum()), 0.0, 0.0, 0.0)
-    order = np.argsort(-s[ok], kind="stable")
-    ss, yy = s[ok][order], y[ok][order]
-    tp = np.cumsum(yy)
-    alarms = np.arange(1, ss.size + 1)
-    last_of_tie = np.r_[ss[1:] != ss[:-1], True]  # a threshold alarms on every score equal to it
-    f1 = np.where(last_of_tie, 2 * tp / (alarms + positives), -1.0)
-    k = int(np.argmax(f1))
-    prec, rec = tp[k] / alarms[k], tp[k] / positives
-    return Threshold(float(ss[k]), "best_f1",
-                     f"maximises point F1 ({f1[k]:.3f}: precision {prec:.3f}, recall {rec:.3f}) over {ss.size} "
-                     f"scored points, {positives} labelled anomalous", int(ss.size), int(alarms[k]),
-                     float(f1[k]), float(prec), float(rec))
+    c = best_counts(s, y)
+    return Threshold(c.threshold, "best_f1",
+                     f"maximises point F1 ({c.f1:.3f}: precision {c.precision:.3f}, recall {c.recall:.3f}) over "
+                     f"{int(ok.sum())} scored points, {positives} labelled anomalous", int(ok.sum()), c.tp + c.fp,
+                     c.f1, c.precision, c.recall)
 
 
 def unsupervised(scores=None, *, method: str = "pot", contamination: float = 0.001, risk: float = 1e-3,
