@@ -77,8 +77,8 @@ def load_panel(store: Store, task: Task, settings: Settings, *, start: datetime 
     Unobserved grid buckets are NaN (gaps, never zeros); series are resampled to `settings.train.step_seconds`.
     Raises SchemaError naming the task when the store has none of its metrics.
     """
-    raw = store.read_table("features/series", start, end)
-    rows = raw.loc[raw["metric"].isin(task.metrics), [*ID_PARTS, "metric", "ts", "value", "observed"]]
+    rows = store.read_table("features/series", start, end, columns=[*ID_PARTS, "metric", "ts", "value", "observed"],
+                            where={"metric": list(task.metrics)})
     if rows.empty:
         raise SchemaError(
             f"task {task.name}: no stored series of {list(task.metrics)} between {start or 'the start'} and "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -244,12 +244,17 @@ class Store:
         check_table_name(name)
         return _tables.write(self.data_dir / name, name, frame, key)
 
-    def read_table(self, name: str, start: TimeLike | None = None, end: TimeLike | None = None) -> pd.DataFrame:
-        """A derived table, rows with start <= ts < end when given. Unknown tables raise UnknownNameError."""
+    def read_table(self, name: str, start: TimeLike | None = None, end: TimeLike | None = None, *,
+                   columns: Sequence[str] | None = None, where: Mapping[str, Sequence] | None = None) -> pd.DataFrame:
+        """A derived table, rows with start <= ts < end when given. Unknown tables raise UnknownNameError.
+
+        columns  only these columns (read from disk, not dropped after)
+        where    only rows whose column value is one of the given values, e.g. {"metric": ["cpu_usage"]}
+        """
         check_table_name(name)
         t0 = utc(start, name="start") if start is not None else None
         t1 = utc(end, name="end") if end is not None else None
-        return _tables.read(self.data_dir, self.data_dir / name, name, t0, t1)
+        return _tables.read(self.data_dir, self.data_dir / name, name, t0, t1, columns, where)
 
     def tables(self) -> list[str]:
         """Names of the derived tables in the store."""

@@ -9,7 +9,7 @@ round trip (pyarrow's pandas metadata).
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,10 +85,21 @@ def known_tables(data_dir: Path) -> list[str]:
 
 
 def read(
-    data_dir: Path, root: Path, name: str, start: pd.Timestamp | None, end: pd.Timestamp | None
+    data_dir: Path, root: Path, name: str, start: pd.Timestamp | None, end: pd.Timestamp | None,
+    columns: Sequence[str] | None = None, where: Mapping[str, Sequence] | None = None,
 ) -> pd.DataFrame:
+    # pushed down into the Parquet reader: only the wanted columns and row groups are decoded
+    cols = None if columns is None else list(dict.fromkeys([*columns, *(["ts"] if start is not None or end is not None else [])]))
+    filters = [(c, "in", list(v)) for c, v in where.items()] if where else None
+
+    def load(path: Path) -> pd.DataFrame:
+        try:
+            return pq.read_table(path, columns=cols, filters=filters).to_pandas()
+        except (KeyError, pa.ArrowInvalid) as exc:
+            raise SchemaError(f"table {name!r}: cannot select columns {cols} / filter {where}: {exc}") from None
+
     if (root / PART).exists():
-        frame = pq.read_table(root / PART).to_pandas()
+        frame = load(root / PART)
         partitioned = False
     elif root.is_dir() and any(root.glob(f"day=*/{PART}")):
         first = start.date().isoformat() if start is not None else None
@@ -97,13 +108,13 @@ def read(
         for path in sorted(root.glob(f"day=*/{PART}")):
             day = path.parent.name[4:]
             if (first is None or day >= first) and (last is None or day <= last):
-                parts.append(pq.read_table(path).to_pandas())
+                parts.append(load(path))
         if not parts:  # nothing in range: an empty frame with the table's columns and types
-            parts = [pq.read_table(next(root.glob(f"day=*/{PART}"))).to_pandas().iloc[:0]]
+            parts = [load(next(root.glob(f"day=*/{PART}"))).iloc[:0]]
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         partitioned = True
     elif (root / SCHEMA).exists():
-        frame = pq.read_table(root / SCHEMA).to_pandas()
+        frame = load(root / SCHEMA)
         partitioned = True
     else:
         raise UnknownNameError("table", name, known_tables(data_dir))
@@ -114,6 +125,8 @@ def read(
         if end is not None:
             mask &= frame["ts"] < end
         frame = frame[mask]
+        if columns is not None and "ts" not in columns:
+            frame = frame.drop(columns="ts")
     elif not partitioned and (start is not None or end is not None):
         raise SchemaError(f"table {name!r} has no 'ts' column; read it without start/end")
     return frame.reset_index(drop=True)

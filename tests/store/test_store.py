@@ -211,6 +211,20 @@ def test_derived_tables_partition_replace_and_upsert(store):
         store.write_table("raw/x", labels)
 
 
+def test_derived_tables_read_only_the_asked_columns_and_rows(store):
+    feats = make_frame(start=T0 + timedelta(hours=20), steps=8 * 60)
+    store.write_table("features/demand", feats)
+    wanted = sorted(feats["workload"].unique())[:2]
+    got = store.read_table("features/demand", T0 + timedelta(days=1), columns=["workload", "value"],
+                           where={"workload": wanted})
+    expect = feats[feats["workload"].isin(wanted) & (feats["ts"] >= T0 + timedelta(days=1))]
+    assert list(got.columns) == ["workload", "value"] and len(got) == len(expect) > 0
+    assert sorted(got["value"].tolist()) == sorted(expect["value"].tolist())
+    assert store.read_table("features/demand", columns=["ts"], where={"workload": ["nope"]}).empty
+    with pytest.raises(SchemaError, match="table 'features/demand': cannot select columns"):
+        store.read_table("features/demand", columns=["no_such_column"])
+
+
 def test_summary(store):
     _fill(store, days=1)
     store.write_window("simulator", "cpu_usage", T0 + timedelta(days=1), T0 + timedelta(days=1) + H6,
