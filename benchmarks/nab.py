@@ -1,12 +1,13 @@
 """Our detectors on NAB v1.1, scored as NAB scores (models/evaluation/nab.py, proven by nab_scorer_check.py).
 
-    python benchmarks/nab.py --detectors robust_mad,isolation_forest [--processes 2] [--datasets DIR]
+    python benchmarks/nab.py --detectors likelihood,robust_mad,isolation_forest [--processes 2] [--datasets DIR]
                              [--config robust_mad='{"window": 96}'] [--files realAWSCloudwatch]
 
 Data: the 58 NAB files and their label windows, verified against MANIFEST.sha256. Method, per detector and file:
 `create(name, **config).fit(history)` on the file's probationary rows (NAB's: the first min(15 %, 750) rows, never
 scored), then `score(window)` on the whole file; scores are causal (the score at row t uses rows <= t only) and
-calibrated to [0, 1] per file against the training scores, so one threshold can serve the corpus. Then NAB's
+calibrated to [0, 1] per file, so one threshold can serve the corpus: against the training scores (the base
+calibrator), or, for `likelihood`, against the running distribution of the file's own past scores. Then NAB's
 per-profile threshold optimisation over all files at once, and the normalised standard / reward_low_FP /
 reward_low_FN scores, printed next to NAB's published scoreboard. Rows are fed in file order on a regular grid at
 the file's median step (a few NAB files repeat or skip timestamps; NAB itself scores rows, not times).

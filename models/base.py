@@ -249,14 +249,20 @@ class Detector(Model):
 
     kind: ClassVar[str] = "detector"
     config_class: ClassVar[type[ModelConfig]] = DetectorConfig
+    # True for a detector whose raw scores are already comparable probabilities in [0, 1] (calibrated online, as
+    # they are scored): fit skips the training pass that maps raw scores through the training distribution
+    self_calibrated: ClassVar[bool] = False
 
     def fit(self, history: pd.DataFrame) -> Detector:
-        from models.calibration import Calibrator
+        from models.calibration import Calibrator, Passthrough
 
         panel = self._panel(history, name="history", min_history=self.min_history)
         self._fit(panel)
-        raw = self._raw_scores(panel)
-        self.calibrator_ = Calibrator(tail=self.config.calibration_tail).fit(panel.ids, raw)
+        if self.self_calibrated:
+            self.calibrator_ = Passthrough()
+        else:
+            raw = self._raw_scores(panel)
+            self.calibrator_ = Calibrator(tail=self.config.calibration_tail).fit(panel.ids, raw)
         self._remember(panel)
         return self
 

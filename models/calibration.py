@@ -5,6 +5,10 @@ of a raw score x is its probability under the raw scores seen in training for th
 the body, and for the top `tail` fraction an exponential tail fitted to the excesses over the tail's start (the
 peaks-over-threshold idea), so scores above anything seen in training still rank and do not all saturate at 1.
 Series not seen in training use the pooled distribution of all series.
+
+`Passthrough` is for detectors whose raw scores are already probabilities on one scale for every series (e.g.
+models/detectors/likelihood.py, which keeps learning the distribution from the scored stream itself): it only clips
+to [0, 1]. `Calibrator.from_dict` rebuilds either kind.
 """
 
 from __future__ import annotations
@@ -85,8 +89,29 @@ class Calibrator:
                 "series": {k: v.to_dict() for k, v in self.per_series_.items()}}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Calibrator:
+    def from_dict(cls, d: dict) -> Calibrator | Passthrough:
+        if d.get("kind") == Passthrough.kind:
+            return Passthrough()
         c = cls(tail=float(d["tail"]))
         c.pooled_ = _Dist.from_dict(d["pooled"])
         c.per_series_ = {k: _Dist.from_dict(v) for k, v in d["series"].items()}
         return c
+
+
+class Passthrough:
+    """The calibrator of a detector whose raw scores are already calibrated: clips them to [0, 1], keeps NaN."""
+
+    kind = "passthrough"
+
+    def fit(self, ids, raw: list[np.ndarray]) -> Passthrough:
+        return self
+
+    def transform(self, ids, raw: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.clip(np.asarray(r, dtype=np.float64), 0.0, 1.0) for r in raw]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Passthrough:
+        return cls()

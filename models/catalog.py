@@ -22,6 +22,7 @@ _ENTRIES: dict[str, str] = {
     "isolation_forest": "models.detectors.iforest:IsolationForestDetector",
     "autoencoder": "models.detectors.autoencoder:Autoencoder",
     "forecast_residual": "models.detectors.residual:ForecastResidual",
+    "likelihood": "models.detectors.likelihood:Likelihood",
 }
 
 

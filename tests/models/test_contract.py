@@ -32,7 +32,7 @@ CEILING: dict[str, float] = {
     "naive": 3.5, "seasonal_naive": 1.3, "arima": 1.6, "prophet": 1.6, "gbm": 1.3, "lstm": 2.0,
 }
 FLOOR: dict[str, float] = {
-    "robust_mad": 0.85, "isolation_forest": 0.8, "autoencoder": 0.75, "forecast_residual": 0.85,
+    "robust_mad": 0.85, "isolation_forest": 0.8, "autoencoder": 0.75, "forecast_residual": 0.85, "likelihood": 0.85,
 }
 QUANTILE_COLUMNS = ["p50", "p90", "p99"]
 

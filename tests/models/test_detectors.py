@@ -30,11 +30,13 @@ CONFIGS = {
     "isolation_forest": {},
     "autoencoder": {"window": 24, "hidden": 16, "latent": 4, "train_steps": 400, "batch_size": 64},
     "forecast_residual": {},
+    "likelihood": {"history": 480},
 }
 # ROC-AUC floors over all labelled points of the window, measured uni / multi: robust_mad 0.93 / 0.93,
 # isolation_forest 0.94 / 0.91, the tiny autoencoder 0.86 / 0.79 (0.93 / 0.91 with the default config),
-# forecast_residual 0.91 / 0.89
-AUC_FLOOR = {"robust_mad": 0.88, "isolation_forest": 0.85, "autoencoder": 0.72, "forecast_residual": 0.85}
+# forecast_residual 0.91 / 0.89, likelihood 0.96 / 0.96
+AUC_FLOOR = {"robust_mad": 0.88, "isolation_forest": 0.85, "autoencoder": 0.72, "forecast_residual": 0.85,
+             "likelihood": 0.90}
 DETECTORS = list(CONFIGS)
 
 
@@ -234,3 +236,59 @@ def test_forecast_residual_refuses_bad_forecasters():
         create("forecast_residual", forecaster_config={"quantiles": (0.5, 0.99)})
     with pytest.raises(ValueError, match="not a valid seasonal_naive config"):
         create("forecast_residual", forecaster_config={"season_length": 0})
+
+
+def test_pattern_novelty_is_the_nearest_earlier_window_within_history():
+    from models.detectors._patterns import left_nn_distance
+
+    rng = np.random.default_rng(5)
+    x, m, hist = rng.normal(size=700), 6, 150
+    got = left_nn_distance(x, m, hist)  # long enough to pass the exact recomputation every 512 rows
+    for t in (2 * m - 1, 100, 511, 512, 699):  # t: the row a window ends at
+        ends = np.arange(max(m - 1, t - m - hist + 1), t - m + 1)  # earlier windows, no overlap, within history
+        want = min(np.sqrt(np.mean((x[e - m + 1:e + 1] - x[t - m + 1:t + 1]) ** 2)) for e in ends)
+        assert abs(got[t] - want) < 1e-9, t
+    assert np.isnan(got[: 2 * m - 1]).all()
+
+
+def test_likelihood_surprise_and_hold_down():
+    from models.detectors.likelihood import hold_down, surprise
+
+    rng = np.random.default_rng(6)
+    raw = rng.normal(size=3000)
+    raw[2000] = 3.0
+    s = surprise(raw, history=2000, min_periods=100)
+    assert np.isnan(s[:100]).all() and abs(s[2000] - 2.87) < 0.15  # -log10 P(Z > 3) = 2.87
+    np.testing.assert_array_equal(surprise(raw[:1500], 2000, 100), s[:1500])  # causal
+    y = np.array([0.1, 0.9, 0.9, 0.5, 0.95, np.nan, 0.2, 0.9])
+    np.testing.assert_allclose(hold_down(y, 3, 0.5), [0.1, 0.9, 0.45, 0.25, 0.95, np.nan, 0.1, 0.45])
+    np.testing.assert_array_equal(hold_down(y, 0, 0.5), y)
+
+
+def test_likelihood_scores_mean_the_same_on_every_scale_and_adapt_to_a_new_regime():
+    rng = np.random.default_rng(8)
+    n = 24 * 60
+    t = np.arange(n)
+    base = 10 + 3 * np.sin(2 * np.pi * t / SEASON) + rng.normal(0, 0.3, n)
+    base[24 * 35:] += rng.normal(0, 3.0, n - 24 * 35)  # a noisier regime from day 35 on
+    ts = pd.date_range("2024-03-01", periods=n, freq="1h", tz="UTC")
+    frame = pd.concat([pd.DataFrame({"series": s, "ts": ts, "value": k * base}) for s, k in (("a", 1), ("b", 1e4))])
+    hist, win = frame[frame["ts"] < ts[24 * 20]], frame[frame["ts"] >= ts[24 * 20]]
+    out = create("likelihood", history=24 * 10).fit(hist).score(win)
+    a, b = (out.loc[out["series"] == s, "score"].to_numpy() for s in "ab")
+    np.testing.assert_allclose(a, b, atol=1e-6)  # one threshold means the same on both series
+    onset, late = a[24 * 15: 24 * 17], a[-24 * 10:]  # first two days of the new regime, and ten days into it
+    assert onset.max() > 0.5 and late.max() < onset.max() and (late > 0.5).mean() < 0.02
+
+
+def test_likelihood_config_errors_are_clear():
+    with pytest.raises(UnknownNameError, match="known models"):
+        create("likelihood", base="no_such_detector")
+    with pytest.raises(ValueError, match="other than likelihood"):
+        create("likelihood", base="likelihood")
+    with pytest.raises(ValueError, match="other than likelihood"):
+        create("likelihood", base="naive")
+    with pytest.raises(ValueError, match="at least one channel"):
+        create("likelihood", base=None, pattern_lengths=())
+    with pytest.raises(ValueError, match="not a valid robust_mad config"):
+        create("likelihood", base_config={"window": 1})
