@@ -12,12 +12,12 @@ Data (verified against MANIFEST.sha256 under --datasets, never copied; loaders i
 - --csv FILE --split TS: any frame with columns series, ts, value on a regular grid (train before TS, test after).
 
 Method (causal: nothing from the test period is used before its time):
-- Our models are fit once on the training period (in production the train flow refits them daily; here a month
-  of forecasts comes from one fit, which can only favour the peers). Origins roll through the test period every
+- The global models are fit once on the training period (in production the train flow refits them daily; here a
+  month of forecasts comes from one fit, which can only favour the peers). Origins roll through the test period every
   --every (the first one step before it); at each origin a model forecasts max(horizons) steps from the history
-  up to and including the origin (its `context_steps`, at least two days): the global models (gbm, lstm) read the
-  new data without refitting, our `arima` runs its fitted coefficients over it (Kalman filter, no new order
-  search), and the per-series peers (AutoARIMA, Prophet) refit at every origin, which is how they are used.
+  up to and including the origin (its `context_steps`, at least two days): the global models (gbm, lstm,
+  mlforecast) read the new data without refitting, and the per-series models (our arima, AutoARIMA, Prophet)
+  refit at every origin on their own window, which is how they are used (our train flow refits daily).
 - Scored: each horizon H in --horizons (12 = 1 hour, 288 = 24 hours at 5 minutes) scores all steps h <= H.
   MASE is scaled per series by the in-sample seasonal-naive MAE over the training period (daily season);
   "ratio" is the model's MASE over seasonal-naive's MASE on the same series and points, mean and median over
@@ -28,8 +28,9 @@ Method (causal: nothing from the test period is used before its time):
   `autoarima` = statsforecast AutoARIMA with its defaults on each series' last 3 days (a seasonal AutoARIMA with a
   288-step season did not finish one series in 9 CPU minutes here), intervals at levels 80 and 98 as p90 and p99;
   `prophet` = our catalog entry, which is plain Prophet per series (daily seasonality, quantiles from its
-  predictive samples), refit at every origin on the last week (Prophet cannot update without a refit); `mlforecast` = Nixtla mlforecast's LightGBM on lags (1..12, 1 day,
-  1 week), rolling means and hour / day-of-week, per-series standardised target, recursive, with its conformal
+  predictive samples), refit at every origin on the last week (Prophet cannot update without a refit);
+  `mlforecast` = Nixtla mlforecast's LightGBM on lags (1..12, 1 day, 1 week), rolling means and hour /
+  day-of-week, per-series standardised target, recursive, with its conformal
   intervals (3 windows). Seeds: --seed (every model's `seed`).
 Saves each model's stacked forecasts under --save (default benchmarks/out/forecast/<data>/) so an interrupted run
 resumes with --reuse. Prints a table and appends a JSON line to benchmarks/out/forecast.json.
@@ -204,13 +205,12 @@ class MlforecastPeer:
         return out[["series", "ts", "h", "p50", "p90", "p99"]]
 
 
-class ProphetPeer:
-    """Prophet per series (our catalog entry is plain Prophet), refit on the last week at every origin."""
+class Refit:
+    """One of our per-series forecasters, refit on the last `context` steps at every origin (as the daily train
+    flow refits it; a month-old fit of a per-series model is not how it is used)."""
 
-    context = 2016
-
-    def __init__(self, seed: int):
-        self.seed = seed
+    def __init__(self, name: str, seed: int, context: int):
+        self.name, self.seed, self.context = name, seed, context
 
     def fit(self, train: pd.DataFrame) -> None:
         pass  # every origin fits afresh
@@ -218,13 +218,18 @@ class ProphetPeer:
     def predict(self, hist: pd.DataFrame, h: int) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = create("prophet", seed=self.seed, **CONFIGS["prophet"]).fit(hist)
+            model = create(self.name, seed=self.seed, **CONFIGS.get(self.name, {})).fit(hist)
             return model.predict(h)[["series", "ts", "h", "p50", "p90", "p99"]]
 
 
+# per-series models: refit at every origin on this many steps (arima: 2 days fitted + 2 days of past origins its
+# quantiles are calibrated on; Prophet: one week)
+REFIT = {"arima": 4 * 288, "prophet": 2016}
+
+
 def make(name: str, seed: int, horizon: int):
-    if name == "prophet":
-        return ProphetPeer(seed)
+    if name in REFIT:
+        return Refit(name, seed, REFIT[name])
     if name == "autoarima":
         return AutoArimaPeer(seed)
     if name == "mlforecast":
@@ -282,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--horizons", default="1h=12,24h=288", help="label=steps, comma-separated")
     p.add_argument("--models", default=",".join((*OURS, *PEERS)))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", action="append", default=[],
+                   help="NAME='{json}': config for one of our models (its results are labelled NAME[json])")
     p.add_argument("--save", type=Path, default=None, help="where to keep each model's forecasts")
     p.add_argument("--reuse", action="store_true", help="load forecasts already saved under --save")
     p.add_argument("--out", type=Path, default=HERE / "out" / "forecast.json")
@@ -300,12 +307,22 @@ def main(argv: list[str] | None = None) -> int:
     scale = fm.scales(train, season)
     tails = Tails(train, test)
     origins = fm.rolling_origins(test["ts"].min(), test["ts"].max(), every=a.every, horizon=H, step=STEP)
-    print(f"{label}: {train['series'].nunique()} series, train {train['ts'].min():%Y-%m-%d}..{train['ts'].max():%m-%d}, "
+    print(f"{label}: {train['series'].nunique()} series, train {train['ts'].min():%Y-%m-%d}.."
+          f"{train['ts'].max():%m-%d}, "
           f"{len(origins)} origins every {a.every} from {origins[0]:%Y-%m-%d %H:%M}", flush=True)
+
+    for item in a.config:
+        name, _, text = item.partition("=")
+        try:
+            CONFIGS[name] = {**CONFIGS.get(name, {}), **json.loads(text)}
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"--config {item!r}: expected NAME='{{json}}' ({exc})") from None
+    custom = {n for n in (i.partition("=")[0] for i in a.config)}
 
     base, results = {}, {}
     for name in names:
-        path = save / f"{name}_seed{a.seed}_every{a.every}.parquet"
+        tag = name + (json.dumps(CONFIGS[name], sort_keys=True, separators=(",", ":")) if name in custom else "")
+        path = save / f"{tag}_seed{a.seed}_every{a.every}.parquet"
         if a.reuse and path.exists():
             fc, fit_s, pred_s = pd.read_parquet(path), float("nan"), float("nan")
         else:
@@ -313,18 +330,18 @@ def main(argv: list[str] | None = None) -> int:
             fc.to_parquet(path)
         if name == "seasonal_naive":
             base = {lab: fm.evaluate(fc, test, scale, horizon=h) for lab, h in horizons.items()}
-        results[name] = {"fit_s": round(fit_s, 1), "predict_s": round(pred_s, 1),
-                         **summarize(fc, test, scale, base, horizons)}
-        print(f"  {name}: fit {fit_s:.0f} s, predict {pred_s:.0f} s, ratio "
-              + ", ".join(f"{lab} {results[name][lab]['ratio_mean']:.3f}" for lab in horizons), flush=True)
+        results[tag] = {"fit_s": round(fit_s, 1), "predict_s": round(pred_s, 1),
+                        **summarize(fc, test, scale, base, horizons)}
+        print(f"  {tag}: fit {fit_s:.0f} s, predict {pred_s:.0f} s, ratio "
+              + ", ".join(f"{lab} {results[tag][lab]['ratio_mean']:.3f}" for lab in horizons), flush=True)
 
     for lab in horizons:
         print(f"\n{label}, horizon {lab} (h <= {horizons[lab]}):")
-        print(f"{'model':16s} {'ratio mean':>10s} {'median':>7s} {'MASE':>6s} {'sMAPE':>6s} {'pb50':>6s} "
+        print(f"{'model':24s} {'ratio mean':>10s} {'median':>7s} {'MASE':>6s} {'sMAPE':>6s} {'pb50':>6s} "
               f"{'pb90':>6s} {'pb99':>6s} {'cov90':>6s} {'cov99':>6s}")
         for name, r in sorted(results.items(), key=lambda kv: kv[1][lab]["ratio_mean"]):
             x = r[lab]
-            print(f"{name:16s} {x['ratio_mean']:10.3f} {x['ratio_median']:7.3f} {x['mase_mean']:6.3f} "
+            print(f"{name:24s} {x['ratio_mean']:10.3f} {x['ratio_median']:7.3f} {x['mase_mean']:6.3f} "
                   f"{x['smape']:6.1f} {x['pinball_p50']:6.3f} {x['pinball_p90']:6.3f} {x['pinball_p99']:6.3f} "
                   f"{x['coverage_p90']:6.3f} {x['coverage_p99']:6.3f}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
