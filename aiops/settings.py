@@ -114,7 +114,7 @@ class TrainSettings(BaseModel):
     detect_univariate: tuple[str, ...] = Field(
         ("latency_p99",), description="one univariate detection task (detect-<metric>) each")
     detectors: tuple[str, ...] = Field(
-        ("robust_mad", "isolation_forest", "autoencoder", "forecast_residual"),
+        ("robust_mad", "isolation_forest", "autoencoder", "forecast_residual", "likelihood"),
         description="candidate detectors (catalog names); robust_mad is always trained as the baseline")
     holdout_hours: float = Field(12.0, gt=0, description="the last hours of data, kept out of fitting, to judge on")
     origin_every_hours: float = Field(1.0, gt=0, description="spacing of forecast origins in the holdout")
@@ -124,7 +124,9 @@ class TrainSettings(BaseModel):
         0.0, ge=0, lt=1, description="relative gain a challenger needs over the champion to take its place")
     model_configs: dict[str, dict] = Field(
         default_factory=lambda: {"gbm": {"max_horizon": 24, "num_boost_round": 150, "origins_per_series": 120},
-                                 "lstm": {"max_horizon": 24}},
+                                 "lstm": {"max_horizon": 24},
+                                 # a week of past scores (not a month): the detect flow reads that much context
+                                 "likelihood": {"history": 2016}},
         description="config overrides per candidate (the defaults of each model suit months of history; these "
         "suit the demo's days)")
     workers: int = Field(2, ge=1, le=32, description="candidates trained at once")

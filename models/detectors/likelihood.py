@@ -9,9 +9,10 @@ scale for every series by scoring them against their own recent past, the idea o
                        of each value column at each of `pattern_lengths` (models/detectors/_patterns.py)
     surprise   s_k[t] = -log10 P(Z > (c_k[t] - mean_k[t]) / std_k[t]),  Z standard normal, where mean and std are
                        those of c_k over the `history` rows before t (NaN until `min_periods` of them)
-    score      y[t]   = min(max_k s_k[t], cap) / cap                     in [0, 1]; 1 = odds of one in 10^cap
-    hold-down  y[t] is kept when it exceeds every score of the `hold` rows before it, else multiplied by
+    top        u[t]   = min(max_k s_k[t], cap)                          the most surprising channel
+    hold-down  u[t] is kept when it exceeds every one of the `hold` rows before it, else multiplied by
                `repeat_factor`: the onset of an anomaly scores high, its continuation lower (alert deduplication)
+    score      y[t]   = 1 - 10^-u[t]                                    in [0, 1): 0.999 = odds of one in 1,000
 
 Everything is causal and keeps learning from the scored stream (no distribution is frozen at fit time), so a
 series that drifts into a noisier regime stops alarming once the new regime is its normal, and one threshold
@@ -47,7 +48,9 @@ class LikelihoodConfig(DetectorConfig):
     history: int = Field(8640, ge=10, description="rows of past raw scores the surprise is measured against, and "
                                                   "rows of past shapes a pattern is compared with")
     min_periods: int = Field(100, ge=2, description="past raw scores needed before the first surprise")
-    cap: float = Field(16.0, gt=0, description="surprise (-log10 of the tail probability) that maps to score 1")
+    cap: float = Field(16.0, gt=0, description="largest surprise (-log10 of the tail probability) kept: beyond "
+                                                "float64's resolution of 1 - 10^-u, and an escalating burst must "
+                                                "not climb past the hold-down")
     hold: int = Field(50, ge=0, description="rows after a score during which only a higher one is kept (0: off)")
     repeat_factor: float = Field(0.5, ge=0, le=1, description="multiplier of scores the hold-down suppresses")
 
@@ -129,7 +132,11 @@ class Likelihood(Detector):
             s = np.vstack([surprise(c, cfg.history, cfg.min_periods) for c in channels])
             with np.errstate(invalid="ignore"):
                 top = np.where(np.isnan(s).all(axis=0), np.nan, np.nanmax(np.nan_to_num(s, nan=-np.inf), axis=0))
-            out.append(hold_down(np.minimum(top, cfg.cap) / cfg.cap, cfg.hold, cfg.repeat_factor))
+            held = hold_down(np.minimum(top, cfg.cap), cfg.hold, cfg.repeat_factor)
+            # as a probability, like every other detector's calibrated score: a threshold of 0.999 means odds of
+            # one in a thousand here too (monotone, so rankings, AUCs and NAB scores are those of the surprise)
+            out.append(-np.expm1(-held * _LN10))
+        return out
         return out
 
     # --- persistence ---
