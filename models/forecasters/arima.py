@@ -247,8 +247,13 @@ class Arima(Forecaster):
                 se = self._forward(j, self.models_[j]["x"], horizon)[1]
             future = (int(ix.asi8[-1] // step.value) + np.arange(1, horizon + 1)) % m
             zj = z if self.quantile_z_ is None else self.quantile_z_[j]
-            u = (mean + prof[future])[:, None] + se[:, None] * zj[None, :]
-            out[i] = _from_model(u, self.scales_[j])  # monotone: quantiles stay quantiles
+            q = (mean + prof[future])[:, None] + se[:, None] * zj[None, :]
+            # an integrated model's band widens with sqrt(h) and, in log space, its upper quantiles would grow
+            # exponentially (1e99 at a day ahead): nothing beyond the history's own range past its extremes
+            seen = _to_model(y, self.scales_[j])
+            reach = max(float(np.nanmax(seen) - np.nanmin(seen)), 1e-9)
+            q = np.clip(q, np.nanmin(seen) - reach, np.nanmax(seen) + reach)
+            out[i] = _from_model(q, self.scales_[j])  # monotone: quantiles stay quantiles
         return out
 
     def _forward(self, j: int, u: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
