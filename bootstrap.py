@@ -22,7 +22,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".bootstrap-stamp"
 UV_VERSION = "0.13.8"
-APT_PACKAGES = {"prometheus": "/usr/bin/prometheus", "kubernetes-client": "kubectl"}
+# Debian package -> what shows it is there (a path, a command on PATH, or one of PostgreSQL's versioned binaries)
+APT_PACKAGES = {"prometheus": "/usr/bin/prometheus", "kubernetes-client": "kubectl", "postgresql": "initdb"}
 
 
 def log(msg: str) -> None:
@@ -55,7 +56,9 @@ def ensure_venv(extras: str) -> None:
 
 
 def ensure_apt() -> None:
-    missing = [pkg for pkg, probe in APT_PACKAGES.items() if not (Path(probe).exists() or shutil.which(probe))]
+    missing = [pkg for pkg, probe in APT_PACKAGES.items()
+               if not (Path(probe).exists() or shutil.which(probe)
+                       or any(Path("/usr/lib/postgresql").glob(f"*/bin/{probe}")))]
     if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]

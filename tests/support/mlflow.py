@@ -1,4 +1,5 @@
-"""A real `mlflow server` for tests: SQLite backend and artifacts under a tmp directory, on a free loopback port."""
+"""A real `mlflow server` for tests: SQLite (or a given) backend and artifacts under a tmp directory, on a free
+loopback port."""
 
 from __future__ import annotations
 
@@ -21,14 +22,17 @@ def mlflow_server_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def mlflow_server(root: Path, warm_up: Callable[[], object] | None = None) -> Iterator[str]:
+def mlflow_server(root: Path, warm_up: Callable[[], object] | None = None,
+                  backend_store_uri: str | None = None) -> Iterator[str]:
     """A real `mlflow server` with its store in `root` (mlflow.db, artifacts/); yields its tracking URI.
 
     `warm_up` runs while the server starts (it takes a while: imports and migrations), e.g. the caller's imports.
+    `backend_store_uri`: another backend than SQLite, e.g. a PostgreSQL database (tests/support/postgres.py).
     """
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{(root / 'mlflow.db').resolve()}",
+    backend = backend_store_uri or f"sqlite:///{(root / 'mlflow.db').resolve()}"
+    cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri", backend,
            "--artifacts-destination", str((root / "artifacts").resolve()), "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1"]
     log = open(root / "server.log", "wb")
