@@ -40,3 +40,33 @@ class ValidationFailed(AiopsError):
 
 class StoreError(AiopsError):
     """The operational data store could not read or write."""
+
+
+class ActuatorError(AiopsError):
+    """The actuator could not act on a recommendation; `exit_code` tells scripts which kind of refusal it was."""
+
+    exit_code = 1
+
+
+class Forbidden(ActuatorError):
+    """The caller's role does not allow the action (audited)."""
+
+    exit_code = 3
+
+
+class Blocked(ActuatorError):
+    """A guardrail, the mode or the recommendation's state stopped the change (audited)."""
+
+    exit_code = 4
+
+
+class Conflict(ActuatorError):
+    """The object or the recommendation changed under us; nothing was overwritten. Re-read and retry."""
+
+    exit_code = 5
+
+
+class AuditBroken(ActuatorError):
+    """The audit chain does not verify: a record was edited, deleted or reordered."""
+
+    exit_code = 6

@@ -132,6 +132,9 @@ class TrainSettings(BaseModel):
     workers: int = Field(2, ge=1, le=32, description="candidates trained at once")
 
 
+from aiops.actuator.policy import ActuatorSettings  # noqa: E402  (pure pydantic, no client imports)
+
+
 class Settings(BaseSettings):
     """Every switch of aiops. Field descriptions double as help text."""
 
@@ -166,6 +169,7 @@ class Settings(BaseSettings):
     sim: SimSettings = Field(default_factory=SimSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    actuator: ActuatorSettings = Field(default_factory=ActuatorSettings)
 
     @field_validator("kubeconfig")
     @classmethod
@@ -211,6 +215,16 @@ class Settings(BaseSettings):
     @property
     def prefect_home(self) -> Path:
         return self.data_dir / "prefect"
+
+    @property
+    def resolved_actuator_db(self) -> str:
+        url = self.actuator.database_url
+        return url.get_secret_value() if url is not None else f"sqlite:///{(self.state_dir / 'actuator.db').resolve()}"
+
+    @property
+    def resolved_kubeconfig(self) -> Path:
+        """The kubeconfig the actuator uses: `kubeconfig`, else the one `aiops sim serve` writes."""
+        return self.kubeconfig.expanduser() if self.kubeconfig is not None else self.state_dir / "kubeconfig"
 
     @property
     def resolved_mlflow_uri(self) -> str:
