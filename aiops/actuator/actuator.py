@@ -128,7 +128,8 @@ class Actuator:
         return self.store.set_frozen(None, self._entry("configure", "unfrozen", reason or "changes allowed again"))
 
     def _not_open(self, rec: Recommendation, action: Action) -> Blocked:
-        why = f"recommendation {rec.id} is {rec.state.value}: only pending or dry-run-ok ones can be {action.value}"
+        verb = {Action.apply: "applied", Action.dry_run: "dry-run", Action.reject: "rejected"}.get(action, action.value)
+        why = f"recommendation {rec.id} is {rec.state.value}: only pending or dry-run-ok ones can be {verb}"
         self.store.record(self._entry(action.value, "blocked", why, rec))
         return Blocked(why)
 

@@ -197,7 +197,7 @@ def _rate(g: Guardrails, s: Situation) -> str | None:
 GUARDS: tuple[tuple[str, Guard, bool], ...] = (
     ("freeze", _freeze, False),
     ("namespace", _namespace, True),
-    ("opt-in", _opt_in, True),
+    ("opt-in", _opt_in, False),  # held, not rejected: annotating the workload lets it through
     ("owner", _owner, True),
     ("bounds", _bounds, True),
     ("max-step", _step, True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aiops.cli import data, models, sim
+from aiops.cli import actions, data, models, sim
 
 app = typer.Typer(
     name="aiops",
@@ -16,5 +16,6 @@ app = typer.Typer(
 app.add_typer(sim.app, name="sim")
 data.register(app)
 models.register(app)
+actions.register(app)
 
 __all__ = ["app"]

@@ -105,18 +105,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def status(config: ConfigOption = None, output: OutputOption = "table") -> None:
-        """The state of the data plane: series, rows, windows, gaps, quarantined batches, feature tables."""
+        """The data plane (series, rows, windows, gaps, quarantined batches, feature tables) and the actuator
+        (who you are to it, mode, cluster, recommendations, freeze, audit head)."""
         settings = settings_or_exit(config)
+        from aiops.cli.actions import actuator_status, print_actuator_status
         from aiops.summary import data_plane_status, print_status
 
         try:
             st = data_plane_status(settings)
         except AiopsError as exc:
             fail(exc)
+        act = actuator_status(settings)
         if output == "table":
             print_status(settings, st)
+            print_actuator_status(act)
         else:
-            emit(st, output)
+            emit({**st, "actuator": act}, output)
 
     @app.command("settings")
     def show_settings(config: ConfigOption = None, output: OutputOption = "yaml") -> None:
