@@ -140,6 +140,17 @@ class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin):
         _, res = self._templates[i][self.cur_tpl[i]]
         self._new_revision(i, image, res)
 
+    def set_pool_bounds(self, pool: str, min_nodes: int, max_nodes: int) -> None:
+        """Set node pool `pool`'s cluster-autoscaler bounds; enforced at the next step (see `aiops.sim.nodes`)."""
+        if pool not in self.nodes.pool_index:
+            raise KeyError(f"no node pool {pool!r}; known: {sorted(self.nodes.pool_index)}")
+        self.nodes.set_bounds(self.nodes.pool_index[pool], int(min_nodes), int(max_nodes))
+
+    def pool_bounds(self) -> dict[str, tuple[int, int]]:
+        """(min_nodes, max_nodes) of each node pool's autoscaler, as set now."""
+        nb = self.nodes
+        return {p.name: (int(nb.min_nodes[i]), int(nb.max_nodes[i])) for i, p in enumerate(self.spec.node_pools)}
+
     def snapshot(self) -> Snapshot:
         """The cluster at `now`: workloads, pods (with names), nodes and counters (see the module docstring)."""
         from aiops.sim.frames import build_snapshot
@@ -261,12 +272,16 @@ class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin):
         hpa_every, ca_every = self._hpa_every, self._ca_every
         mem_base, mem_rps = self._mem_base, self._mem_rps
         self._rec_dirty = True  # the first step of a block is always written
+        bounds_changed = self.nodes.bounds_changed  # only writes between two `step` calls change it
         for i in range(n):
             T = t0 + i
             now = float(T * st)
             acts = plan.actions.get(T)
             if acts:
                 self._do_actions(acts, now)
+            if bounds_changed:
+                self._enforce_pool_bounds(now)
+                bounds_changed = False
             if self._stale or now >= self._next_ready:
                 self._refresh(now)
             d_i = d[i]
@@ -327,6 +342,27 @@ class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin):
         return {"t0": t0, "n": n, "d": d, "ready": ready, "started": started, "replicas": replicas,
                 "restarts": restarts, "ooms": ooms, "cap": cap_rows, "cpu_req": sums[..., 0], "cpu_lim": sums[..., 1],
                 "mem_req": sums[..., 2], "mem_lim": sums[..., 3], "leak": rec_leak, "bad": rec_bad, "nodes": nodes}
+
+    def _enforce_pool_bounds(self, now: float) -> None:
+        """New autoscaler bounds: grow pools to their minimum, drain and remove nodes above their maximum."""
+        grown, rm = self.nodes.enforce_bounds(now)
+        pools = self.spec.node_pools
+        for p, a, b in grown:
+            self._event("default", "MachineDeployment", pools[p].name, "ScaledUpGroup",
+                        f"Scale-up: setting group {pools[p].name} size to {b} instead of {a} "
+                        f"(min: {int(self.nodes.min_nodes[p])}, max: {int(self.nodes.max_nodes[p])})", now)
+        if len(rm):
+            drain = self.p_alive & np.isin(self.p_node, rm)
+            gone = [(self.nodes.name(j), int(self.nodes.pool[j])) for j in rm.tolist()]
+            if drain.any():
+                self._delete(drain, now, "Killing")
+            self.nodes.remove(rm)
+            for name, p in gone:
+                self._event("default", "Node", name, "ScaleDown", f"node removed by cluster autoscaler: node group "
+                            f"{pools[p].name} is above its max size {int(self.nodes.max_nodes[p])}", now)
+        if grown or len(rm):
+            self._node_counts = self.nodes.count()
+            self._stale = True
 
 
 def _prefaulted(shape: tuple[int, ...], dtype) -> np.ndarray:

@@ -1,6 +1,8 @@
 """A realistic simulated cluster from `SimSettings`: namespaces, deployments, node pools, HPAs, incidents.
 
 Deterministic for `sim.seed`: the same settings give the same spec (names, sizes, demand shapes, incidents).
+Every deployment opts in to the actuator (`aiops.dev/actuate: "true"`) except the last one of each namespace,
+so a demo shows both changes applied and changes refused for want of the opt-in.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from aiops.sim.spec import (
     ClusterSpec, DemandSpec, HPASpec, IncidentSpec, InstanceType, NodePoolSpec, Resources, TraceSpec, WorkloadSpec,
 )
 
+ACTUATE_ANNOTATION = "aiops.dev/actuate"  # the actuator's per-workload opt-in
 MiB = 2**20
 GiB = 2**30
 
@@ -98,6 +101,8 @@ def build_cluster(sim: SimSettings, *, cluster_name: str = "sim", start: datetim
             cpu_per_request=cpr, cpu_idle=float(np.round(rng.uniform(0.002, 0.02), 3)), memory_base=mem_base,
             memory_per_rps=mem_rps, service_time_s=service, slo_latency_s=float(max(0.25, np.round(service * 15, 2))),
             hpa=hpa, labels={"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": ns},
+            # the last workload of each namespace (they are dealt round-robin) stays out
+            annotations={} if k + len(namespaces) >= sim.workloads else {ACTUATE_ANNOTATION: "true"},
             demand=DemandSpec(base_rps=base, daily_amplitude=daily, peak_hour=float(np.round(rng.uniform(*peak_rng), 1)),
                               weekly_amplitude=float(np.round(rng.uniform(0.1, 0.4), 2)),
                               trend_per_day=float(np.round(rng.uniform(-0.005, 0.02), 4)),

@@ -199,3 +199,42 @@ class LiveCluster:
             self.catch_up()
             self.engine.set_image(namespace, name, image)
             self.version += 1
+
+    def pool_bounds(self) -> dict[str, tuple[int, int]]:
+        """(min_nodes, max_nodes) of each node pool's cluster autoscaler, as set now.
+
+        An engine that does not model node pools (a test double) reports the spec's bounds.
+        """
+        with self.lock:
+            bounds = getattr(self.engine, "pool_bounds", None)
+            if bounds is None:
+                return {p.name: (p.min_nodes, p.max_nodes) for p in self.spec.node_pools}
+            return bounds()
+
+    def set_pool_bounds(self, pool: str, min_nodes: int, max_nodes: int) -> None:
+        """Set node pool `pool`'s cluster-autoscaler bounds (what a Cluster API MachineDeployment's
+        `cluster-api-autoscaler-node-group-{min,max}-size` annotations say).
+
+        From the next step the pool is kept between them: nodes missing up to `min_nodes` are added at once
+        (Ready after the pool's provisioning delay), nodes above `max_nodes` are drained and removed, and the
+        autoscaler then scales within the new bounds. `max_nodes` cannot exceed the pool's slot capacity, the
+        spec's `max_nodes`.
+        """
+        spec = next((p for p in self.spec.node_pools if p.name == pool), None)
+        if spec is None:
+            raise AiopsError(f"set_pool_bounds: no node pool {pool!r}; known: "
+                             f"{sorted(p.name for p in self.spec.node_pools)}")
+        for arg, value in (("min_nodes", min_nodes), ("max_nodes", max_nodes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise AiopsError(f"set_pool_bounds({pool!r}): {arg} must be an integer >= 0, got {value!r}")
+        if min_nodes > max_nodes:
+            raise AiopsError(f"set_pool_bounds({pool!r}): min_nodes ({min_nodes}) must be <= max_nodes "
+                             f"({max_nodes}); lower min_nodes or raise max_nodes")
+        if max_nodes > spec.max_nodes:
+            raise AiopsError(f"set_pool_bounds({pool!r}): max_nodes ({max_nodes}) is above the pool's slot "
+                             f"capacity ({spec.max_nodes}, the spec's max_nodes); raise max_nodes in the cluster "
+                             "spec to allow more")
+        with self.lock:
+            self.catch_up()
+            self.engine.set_pool_bounds(pool, min_nodes, max_nodes)
+            self.version += 1

@@ -12,6 +12,12 @@ scale up when pods are Pending for lack of capacity (new nodes Ready after `prov
 a node whose requested utilisation is below 0.5 (--scale-down-utilization-threshold) and whose pods fit on the
 pool's other nodes, once it has been unneeded for 10 min (--scale-down-unneeded-time), not within 10 min of a
 scale-up in that pool (--scale-down-delay-after-add), never below `min_nodes`.
+
+A pool has a fixed number of node slots (its spec's `max_nodes`); the autoscaler's bounds (`min_nodes`,
+`max_nodes`) start as the spec's and can be changed while the cluster runs (`set_bounds`, what the Cluster API
+autoscaler annotations of a MachineDeployment do). New bounds are enforced at the next step (`enforce_bounds`):
+a pool below its new minimum gets the missing nodes at once (as cluster-autoscaler with
+--enforce-node-group-min-size), a pool above its new maximum loses the excess nodes.
 """
 
 from __future__ import annotations
@@ -57,8 +63,11 @@ class NodeBank:
         self._rng = rng
         self._next_addr = int(rng.integers(0, 65536))
         self.delay = np.array([p.provisioning_delay_s for p in self.pools], float)
+        self.slots = np.array(sizes)  # fixed: the spec's max_nodes
+        # the autoscaler's bounds, within the slots; `set_bounds` changes them
         self.min_nodes = np.array([p.min_nodes for p in self.pools])
         self.max_nodes = np.array([p.max_nodes for p in self.pools])
+        self.bounds_changed = False
         # bumped whenever node capacity or usage changes: a scale-down check that found no candidate need not
         # run again until something changed or a provisioning node becomes Ready
         self.version = 0
@@ -74,7 +83,7 @@ class NodeBank:
         return f"ip-10-0-{a // 256}-{a % 256}.ec2.internal"
 
     def _add(self, p: int, k: int, *, now: float, ready_at: float) -> np.ndarray:
-        lo, hi = self.first[p], self.first[p] + self.max_nodes[p]
+        lo, hi = self.first[p], self.first[p] + self.slots[p]
         free = np.flatnonzero(~self.alive[lo:hi])[:k] + lo
         self.alive[free] = True
         self.ready_at[free] = ready_at
@@ -201,6 +210,36 @@ class NodeBank:
         later = np.concatenate(times)
         later = later[later > now]
         return float(later.min()) if later.size else np.inf
+
+    def set_bounds(self, p: int, min_nodes: int, max_nodes: int) -> None:
+        """New autoscaler bounds for pool index `p`; `enforce_bounds` brings the pool inside them."""
+        if not 0 <= min_nodes <= max_nodes <= self.slots[p]:
+            raise ValueError(f"node pool {self.pools[p].name!r}: need 0 <= min_nodes <= max_nodes <= "
+                             f"{int(self.slots[p])} (its slots); got min_nodes={min_nodes}, max_nodes={max_nodes}")
+        self.min_nodes[p], self.max_nodes[p] = min_nodes, max_nodes
+        self.bounds_changed = True
+        self.version += 1  # a scale-down check that found nothing may find something under a lower minimum
+
+    def enforce_bounds(self, now: float) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+        """Bring every pool inside its bounds: add the nodes missing up to `min_nodes` (Ready after the pool's
+        provisioning delay) and choose the nodes above `max_nodes` to remove, provisioning ones first, then the
+        least utilised. Returns (pool, old count, new count) per pool grown and the node slots to remove (the
+        caller drains their pods, then calls `remove`)."""
+        self.bounds_changed = False
+        grown: list[tuple[int, int, int]] = []
+        remove: list[np.ndarray] = []
+        util = np.maximum(self.cpu_used / self.cpu_alloc, self.mem_used / self.mem_alloc)
+        for p, have in enumerate(self.count().tolist()):
+            lo, hi = int(self.min_nodes[p]), int(self.max_nodes[p])
+            if have < lo:
+                self._add(p, lo - have, now=now, ready_at=now + self.delay[p])
+                self.last_add[p] = now
+                grown.append((p, have, lo))
+            elif have > hi:
+                nodes = np.flatnonzero(self.alive & self._in_pool[p])
+                ready = self.ready_at[nodes] <= now
+                remove.append(nodes[np.lexsort((util[nodes], ready))][: have - hi])
+        return grown, (np.concatenate(remove) if remove else np.zeros(0, np.int64))
 
     def remove(self, j: np.ndarray) -> None:
         self.version += 1

@@ -236,3 +236,26 @@ def test_rollback_refuses_an_edited_apply_record(sim, pool, cli, kubectl, tmp_pa
     p = cli("rollback", "1")
     assert p.returncode == 6 and "was modified after it was written" in p.stderr
     assert _replicas(kubectl, w) == w.replicas + 1
+
+
+def test_node_pool_bounds_through_the_actuator(sim, cli, kubectl, tmp_path):
+    from aiops.actuator.recommendation import NodePoolChange, Target
+
+    md = json.loads(kubectl("get", "machinedeployments.cluster.x-k8s.io", "compute", "-n", "default", "-o", "json"))
+    ann = md["metadata"]["annotations"]
+    lo = int(ann["cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"])
+    hi = int(ann["cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"])
+    target = Target(cluster="sim", namespace="default", kind="MachineDeployment", name="compute")
+    f = _write(tmp_path / "p.yaml", proposal(target, NodePoolChange(min_nodes=lo + 1)))
+    assert cli("propose", "-f", f).returncode == 0
+    p = cli("apply", "1")
+    assert p.returncode == 4 and "opt-in" in p.stderr  # node pools opt in like workloads
+    kubectl("annotate", "md", "compute", "-n", "default", "aiops.dev/actuate=true")
+    p = cli("apply", "1", "-o", "json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["after"]["min_nodes"] == lo + 1
+    md = json.loads(kubectl("get", "md", "compute", "-n", "default", "-o", "json"))
+    assert md["metadata"]["annotations"]["cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"] == str(lo + 1)
+    assert sim.live.pool_bounds()["compute"] == (lo + 1, hi)
+    assert cli("rollback", "1").returncode == 0
+    assert sim.live.pool_bounds()["compute"] == (lo, hi)

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from aiops.sim.apiserver import autoscaling
 from aiops.sim.apiserver import discovery as disc
+from aiops.sim.apiserver import nodepools as npl
 from aiops.sim.apiserver import workloads as wl
 from aiops.sim.apiserver import writes
 from aiops.sim.apiserver.access import access_review
@@ -157,7 +158,7 @@ class KubeApp:
         return (f"the simulated cluster does not allow {method} on {rt_label(t.rt)}"
                 f"{'/' + t.sub if t.sub else ''}: its objects come from the simulation. Writable: "
                 "deployments (patch, update), deployments/scale (patch, update), horizontalpodautoscalers "
-                "(create, patch, update, delete)")
+                "(create, patch, update, delete), machinedeployments.cluster.x-k8s.io (patch, update)")
 
     @staticmethod
     def _dry_run(values: list[str]) -> bool:
@@ -251,12 +252,15 @@ class KubeApp:
 
     def _write(self, t: Target, method: str, content_type: str, body: bytes, dry: bool) -> Response:
         rt = t.rt
-        writable = (rt.backend == "deployments" and t.sub in (None, "scale")) or (rt.backend == "hpa" and t.sub is None)
+        writable = (rt.backend in ("deployments", npl.BACKEND) and t.sub in (None, "scale")) or \
+            (rt.backend == "hpa" and t.sub is None)
         if not writable:
             raise method_not_allowed(self._not_allowed_message(t, method))
         ct = content_type.split(";")[0].strip().lower()
         if method == "PATCH":
-            if ct == "application/apply-patch+yaml" or ct == "application/apply-patch+cbor":
+            if rt.backend == npl.BACKEND:  # a custom resource on a real cluster: no strategic merge patch
+                npl.check_patch_type(ct)
+            elif ct == "application/apply-patch+yaml" or ct == "application/apply-patch+cbor":
                 raise unsupported_media_type(ct, PATCH_TYPES + (
                     "(server-side apply is not supported by the simulated cluster)",))
             if ct not in PATCH_TYPES:
@@ -275,7 +279,10 @@ class KubeApp:
             if not isinstance(new, dict):
                 raise bad_request(f"the body of a {method} must be a JSON object")
             store.check_precondition(rt, t.name or "", base, new)
-            if rt.backend == "hpa":
+            if rt.backend == npl.BACKEND:
+                plan = npl.plan_scale(t.name or "", cur, new) if t.sub == "scale" else \
+                    npl.plan_machinedeployment(store, view, t.name or "", cur, new, update=method == "PUT")
+            elif rt.backend == "hpa":
                 if rt.version == "v1":
                     writes.check_identity(new, t.name or "", t.namespace, "HorizontalPodAutoscaler", "autoscaling/v1")
                     new = autoscaling.hpa_v1_to_v2(new, cur)

@@ -92,6 +92,11 @@ RESOURCES: tuple[ResourceType, ...] = (
     # the resource metrics API (metrics-server), so `kubectl top` works
     ResourceType("metrics.k8s.io", "v1beta1", "nodes", "", "NodeMetrics", False, "nodemetrics", ("get", "list")),
     ResourceType("metrics.k8s.io", "v1beta1", "pods", "", "PodMetrics", True, "podmetrics", ("get", "list")),
+    # the node pools as Cluster API MachineDeployments (a custom resource on a real cluster; see nodepools.py)
+    ResourceType("cluster.x-k8s.io", "v1beta1", "machinedeployments", "machinedeployment", "MachineDeployment", True,
+                 "machinedeployments", _WRITE, short_names=("md",), categories=("cluster-api",),
+                 subresources={"scale": ("Scale", "autoscaling", "v1", ("get", "patch", "update")),
+                               "status": ("MachineDeployment", "cluster.x-k8s.io", "v1beta1", ("get",))}),
     # access reviews, so `kubectl auth can-i` (and tools that ask before writing) get an answer
     ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "", "SelfSubjectAccessReview", False,
                  "accessreview", ("create",)),
@@ -99,7 +104,8 @@ RESOURCES: tuple[ResourceType, ...] = (
 
 # group → versions, preferred first
 GROUPS: dict[str, tuple[str, ...]] = {"apps": ("v1",), "autoscaling": ("v2", "v1"), "batch": ("v1",),
-                                      "metrics.k8s.io": ("v1beta1",), "authorization.k8s.io": ("v1",)}
+                                      "metrics.k8s.io": ("v1beta1",), "authorization.k8s.io": ("v1",),
+                                      "cluster.x-k8s.io": ("v1beta1",)}
 
 
 def allowed(verb: str, group: str, resource: str, subresource: str = "") -> bool:

@@ -335,12 +335,13 @@ def pod(p: PodState, *, rs_uid: str, template: Obj, now: datetime) -> Obj:
 # --- events ---------------------------------------------------------------------------------------------------
 
 _API_VERSION = {"Pod": "v1", "Node": "v1", "Deployment": "apps/v1", "ReplicaSet": "apps/v1",
-                "HorizontalPodAutoscaler": "autoscaling/v2"}
+                "HorizontalPodAutoscaler": "autoscaling/v2", "MachineDeployment": "cluster.x-k8s.io/v1beta1"}
 _COMPONENT = {"Pod": "kubelet", "Node": "kubelet", "Deployment": "deployment-controller",
               "ReplicaSet": "replicaset-controller", "HorizontalPodAutoscaler": "horizontal-pod-autoscaler"}
 _COMPONENT_BY_REASON = {"Scheduled": "default-scheduler", "FailedScheduling": "default-scheduler",
                         "Preempted": "default-scheduler", "TriggeredScaleUp": "cluster-autoscaler",
                         "ScaleDown": "cluster-autoscaler", "NotTriggerScaleUp": "cluster-autoscaler",
+                        "ScaledUpGroup": "cluster-autoscaler",
                         "RegisteredNode": "node-controller", "RemovingNode": "node-controller",
                         "NodeNotReady": "node-controller", "TaintManagerEviction": "taint-eviction-controller"}
 

@@ -32,7 +32,7 @@ from aiops.sim.state import PodState, SimEvent, Snapshot, WorkloadState
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
-BACKENDS = ("namespaces", "nodes", "pods", "events", "deployments", "replicasets", "hpa")
+BACKENDS = ("namespaces", "nodes", "pods", "events", "deployments", "replicasets", "hpa", "machinedeployments")
 METRICS_BACKENDS = ("nodemetrics", "podmetrics")  # no resourceVersions: the metrics API has none
 _REVISION_HISTORY = 10
 
@@ -160,6 +160,7 @@ class Store:
             objs["namespaces"][("", ns)] = o.namespace(ns, self.uid("Namespace", "", ns), start - timedelta(minutes=5))
         for n in snap.nodes:
             objs["nodes"][("", n.name)] = o.node(n, self.uid("Node", "", n.name), now)
+        self._pool_objects(objs, snap, now)
 
         pods_by_wl: dict[Key, list[PodState]] = {}
         for p in snap.pods:
@@ -242,6 +243,22 @@ class Store:
             objs["replicasets"][(ns, rs_name)] = wl.replicaset(
                 w, rs_name, uid=self.uid("ReplicaSet", ns, rs_name), deploy_uid=duid, created=info.created,
                 revision=info.revision, template=info.template, replicas=replicas, pods=rs_pods)
+
+    def _pool_objects(self, objs: dict[str, dict[Key, Obj]], snap: Snapshot, now: datetime) -> None:
+        from aiops.sim.apiserver import nodepools as npl  # lazy: it imports the write helpers, which import us
+
+        counts: dict[str, tuple[int, int]] = {}
+        for n in snap.nodes:
+            alive, ready = counts.get(n.pool, (0, 0))
+            counts[n.pool] = (alive + 1, ready + n.ready)
+        bounds = self.live.pool_bounds()
+        for pool in self.live.spec.node_pools:
+            ov = self.overlays.get((npl.BACKEND, npl.NAMESPACE, pool.name))
+            alive, ready = counts.get(pool.name, (0, 0))
+            objs[npl.BACKEND][(npl.NAMESPACE, pool.name)] = npl.machine_deployment(
+                pool, cluster=self.cluster, bounds=bounds[pool.name], nodes=alive, ready=ready,
+                uid=self.uid(npl.KIND, npl.NAMESPACE, pool.name), created=self._origin or self.live.start, now=now,
+                labels=ov.labels if ov else None, annotations=ov.annotations if ov else None)
 
     def _apply_overlay(self, backend: str, ns: str, name: str, obj: Obj) -> None:
         ov = self.overlays.get((backend, ns, name))

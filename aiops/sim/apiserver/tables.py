@@ -136,6 +136,13 @@ def _event_cells(e: Obj, now: datetime) -> list[Any]:
             e.get("message", ""), _since(e.get("firstTimestamp"), now), e.get("count", 1), e["metadata"]["name"]]
 
 
+def _md_cells(m: Obj, now: datetime) -> list[Any]:
+    spec, st = m["spec"], m.get("status", {})
+    return [m["metadata"]["name"], spec.get("clusterName"), spec.get("replicas"), st.get("replicas"),
+            st.get("readyReplicas"), st.get("updatedReplicas"), st.get("unavailableReplicas"), st.get("phase"),
+            _age(m, now), (spec.get("template", {}).get("spec") or {}).get("version")]
+
+
 def _name_age(o: Obj, now: datetime) -> list[Any]:
     return [o["metadata"]["name"], _age(o, now)]
 
@@ -179,6 +186,18 @@ _P: dict[str, tuple[list[Column], Callable[[Obj, datetime], list[Any]]]] = {
                 "involvedObject.fieldPath"), ("Source", "string", 1, "source"), ("Message", "string", 0, "message"),
                 ("First Seen", "string", 1, "firstTimestamp"), ("Count", "string", 1, "count"), ("Name", "string", 1,
                 "name")], _event_cells),
+    # Cluster API's additionalPrinterColumns (a CRD's: Age is a "date", Desired has priority 10)
+    "machinedeployments": ([("Name", "string", 0, "Name must be unique within a namespace."), ("Cluster", "string",
+                            0, "Cluster"), ("Desired", "integer", 10, "Total number of machines desired by this "
+                            "MachineDeployment"), ("Replicas", "integer", 0, "Total number of non-terminated "
+                            "machines targeted by this MachineDeployment"), ("Ready", "integer", 0, "Total number of "
+                            "ready machines targeted by this MachineDeployment"), ("Updated", "integer", 0, "Total "
+                            "number of non-terminated machines targeted by this deployment that have the desired "
+                            "template spec"), ("Unavailable", "integer", 0, "Total number of unavailable machines "
+                            "targeted by this MachineDeployment"), ("Phase", "string", 0, "MachineDeployment status "
+                            "such as ScalingUp/ScalingDown/Running/Failed/Unknown"), ("Age", "date", 0, "Time "
+                            "duration since creation of MachineDeployment"), ("Version", "string", 0, "Kubernetes "
+                            "version associated with this MachineDeployment")], _md_cells),
 }
 
 # columns of the kinds that always list empty (so kubectl prints the right header if it ever needs one)
