@@ -34,7 +34,7 @@ from aiops.errors import ActuatorError, Blocked, Conflict, Forbidden
 from aiops.settings import Settings
 
 CONFLICT_RETRIES = 3
-ROLLBACK_GUARDS = ("freeze", "namespace", "opt-in", "owner")  # a rollback restores a known state: no size limits
+ROLLBACK_GUARDS = ("freeze", "cluster", "namespace", "opt-in", "owner")  # a rollback restores a known state: no size limits
 
 
 @dataclass
@@ -189,7 +189,7 @@ class Actuator:
         return Situation(t, change, ch.fields(change, obj, t), annotations, self.clock(),
                          applied_recently=self.store.applied_since(t.object_key, since(
                              self.policy.guardrails.rate_limit_minutes)),
-                         hpa_owner=hpa_owner, frozen=self.store.frozen())
+                         hpa_owner=hpa_owner, frozen=self.store.frozen(), cluster=self.settings.cluster_name)
 
     def _write(self, rec: Recommendation, change: Change, action: Action, *, dry_run: bool,
                guards: tuple[str, ...], from_states: tuple[State, ...], done: State, undone: State,

@@ -32,6 +32,7 @@ class Situation:
     applied_recently: int = 0  # changes applied to the object within the rate-limit period
     hpa_owner: str | None = None  # name of the HPA that scales this deployment, if any
     frozen: str | None = None  # the admin's freeze reason
+    cluster: str | None = None  # the cluster the actuator is connected to (settings.cluster_name)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,14 @@ Guard = Callable[[Guardrails, Situation], "str | None"]
 
 def _freeze(g: Guardrails, s: Situation) -> str | None:
     return f"all changes are frozen by an admin: {s.frozen}" if s.frozen is not None else None
+
+
+def _cluster(g: Guardrails, s: Situation) -> str | None:
+    if s.cluster is not None and s.target.cluster != s.cluster:
+        return (f"the recommendation is for cluster {s.target.cluster!r} but the actuator is connected to "
+                f"{s.cluster!r} (settings.cluster_name): point AIOPS_KUBECONFIG/AIOPS_KUBE_CONTEXT and "
+                "AIOPS_CLUSTER_NAME at the right cluster")
+    return None
 
 
 def _namespace(g: Guardrails, s: Situation) -> str | None:
@@ -196,6 +205,7 @@ def _rate(g: Guardrails, s: Situation) -> str | None:
 # (name, guard, permanent): in the order they are reported
 GUARDS: tuple[tuple[str, Guard, bool], ...] = (
     ("freeze", _freeze, False),
+    ("cluster", _cluster, False),  # held: the right kubeconfig context lets it through
     ("namespace", _namespace, True),
     ("opt-in", _opt_in, False),  # held, not rejected: annotating the workload lets it through
     ("owner", _owner, True),

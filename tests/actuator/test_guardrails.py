@@ -28,7 +28,7 @@ def blocked_by(g: Guardrails, s: Situation) -> list[str]:
 
 def test_a_reasonable_change_passes_every_guard():
     r = check(Guardrails(), situation(ReplicasChange(replicas=4), {"replicas": 3}))
-    assert r.ok and r.passed == ["freeze", "namespace", "opt-in", "owner", "bounds", "max-step", "min-change",
+    assert r.ok and r.passed == ["freeze", "cluster", "namespace", "opt-in", "owner", "bounds", "max-step", "min-change",
                                  "change-window", "rate-limit"]
 
 
@@ -55,6 +55,12 @@ def test_opt_in_annotation_must_be_exactly_true(annotations, ok):
         assert not r.permanent  # held, not rejected: annotating lets it through
     assert Guardrails(require_opt_in=False) and check(Guardrails(require_opt_in=False), situation(
         ReplicasChange(replicas=4), {"replicas": 3}, annotations={})).ok
+
+
+def test_a_recommendation_for_another_cluster_is_held():
+    r = check(Guardrails(), situation(ReplicasChange(replicas=4), {"replicas": 3}, cluster="prod-eu"))
+    assert [v.guard for v in r.verdicts] == ["cluster"] and not r.permanent
+    assert "for cluster 'sim' but the actuator is connected to 'prod-eu'" in r.summary()
 
 
 def test_hpa_owned_replicas_are_refused():
