@@ -279,6 +279,37 @@ def register(app: typer.Typer) -> None:
         _console().print(t)
 
     @app.command()
+    def actuate(
+        config: ConfigOption = None,
+        source: Annotated[Optional[list[str]], typer.Option(help="only recommendations from this producer "
+                                                                 "(repeatable)")] = None,
+        dry_run: Annotated[Optional[bool], typer.Option("--dry-run/--apply", help="force a dry-run, or apply; "
+                                                        "default: follow actuator.mode")] = None,
+        output: OutputOption = "table",
+    ) -> None:
+        """Run the actuate flow: dry-run or apply every open recommendation (what automation does on schedule).
+        Exit 0 when every one was handled, else the highest exit code among them."""
+        from aiops.prefect_env import configure_prefect
+
+        _check_output(output)
+        settings = settings_or_exit(config)
+        configure_prefect(settings)
+        from flows.actuate import ActuateParams, actuate as flow  # the CLI starts flows in-process
+
+        results = flow(ActuateParams(sources=source, dry_run=dry_run, config_file=str(config) if config else None))
+        if output != "table":
+            emit(results, output)
+        else:
+            for r in results:
+                typer.echo(f"recommendation {r['id']} {r['target']}: {r['outcome']} ({r['state']})"
+                           + ("" if r["exit_code"] == 0 else f": {r['reason']}"))
+            if not results:
+                typer.echo("no open recommendations")
+        worst = max((r["exit_code"] for r in results), default=0)
+        if worst:
+            raise typer.Exit(worst)
+
+    @app.command()
     def freeze(config: ConfigOption = None,
                reason: Annotated[str, typer.Option("--reason", "-m", help="why (shown to everyone refused)")] = "",
                off: Annotated[bool, typer.Option("--off", help="lift the freeze")] = False) -> None:

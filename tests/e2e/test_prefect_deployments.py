@@ -51,6 +51,8 @@ def test_prefect_yaml_deploys_with_schedules(tmp_path):
     assert deployed["train/train-daily"]["crons"] == ["40 3 * * *"]
     assert deployed["detect/detect-every-15min"]["entrypoint"] == "flows/detect.py:detect"
     assert deployed["detect/detect-every-15min"]["crons"] == ["5-59/15 * * * *"]
+    assert deployed["actuate/actuate-every-5min"]["entrypoint"] == "flows/actuate.py:actuate"
+    assert deployed["actuate/actuate-every-5min"]["active"] == [False]
     assert all(d["pool"] == "aiops" for d in deployed.values())
     # flow parameters are pydantic models, so the deployment form is typed
     assert deployed["ingest/ingest-every-15min"]["params"] == ["params"]
