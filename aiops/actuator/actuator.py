@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -115,8 +117,8 @@ class Actuator:
         self.authorize(Action.reject, rec)
         if rec.state not in OPEN_STATES:
             raise self._not_open(rec, Action.reject)
-        a = self.store.transition(rec.id, OPEN_STATES, State.rejected,
-                                  self._entry("reject", "rejected", reason or "rejected by an operator", rec))
+        a = self._transition(rec, OPEN_STATES, State.rejected,
+                             self._entry("reject", "rejected", reason or "rejected by an operator", rec))
         return Outcome(rec.id, "rejected", State.rejected.value, a["reason"], audit_seq=a["seq"])
 
     def freeze(self, reason: str) -> dict[str, Any]:
@@ -231,7 +233,7 @@ class Actuator:
             diff = unified(obj, answer.obj, f"{t.kind.lower()}/{t.name}")
             if dry_run:
                 new = State.dry_run_ok if from_states == OPEN_STATES else rec.state
-                a = self.store.transition(rec.id, from_states, new, self._entry(
+                a = self._transition(rec, from_states, new, self._entry(
                     "dry-run", "dry-run-ok", rec.reason, rec, before=before, after=after, diff=diff,
                     details={"warnings": answer.warnings, "guards": report.passed,
                              "resourceVersion": obj["metadata"]["resourceVersion"]}))
@@ -250,8 +252,14 @@ class Actuator:
         intent = {"host": socket.gethostname(), "pid": os.getpid(), "action": name,
                   "resourceVersion": obj["metadata"]["resourceVersion"], "guards": report.passed,
                   "done": done.value, "undone": undone.value}
-        self.store.transition(rec.id, from_states, State.applying, self._entry(
+        claim = self._transition(rec, from_states, State.applying, self._entry(
             name, "applying", rec.reason, rec, before=before, after=after, diff=diff, details=intent))
+        with _in_flight(claim["seq"]):
+            return self._send(rec, change, name, body, ctype, before, diff, warnings, done, undone)
+
+    def _send(self, rec: Recommendation, change: Change, name: str, body: dict, ctype: str, before: dict,
+              diff: str, warnings: list[str], done: State, undone: State) -> Outcome:
+        t = rec.target
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
                 answer = self.cluster.patch(t, body, ctype, dry_run=False)
@@ -285,6 +293,16 @@ class Actuator:
             applied=done is State.applied)
         return Outcome(rec.id, a["outcome"], done.value, rec.reason, before, got, diff, answer.warnings + warnings,
                        a["seq"])
+
+    def _transition(self, rec: Recommendation, states: tuple[State, ...], new: State, e: Entry,
+                    **kw: Any) -> dict[str, Any]:
+        """`store.transition`, and when someone else moved the recommendation first, that refusal audited too."""
+        try:
+            return self.store.transition(rec.id, states, new, e, **kw)
+        except Conflict as exc:
+            self.store.record(Entry(e.actor, e.role, e.action, "conflict", str(exc), e.recommendation_id,
+                                    e.object_key, before=e.before, after=e.after))
+            raise
 
     def _settle(self, rec: Recommendation, name: str, outcome: str, why: str, state: State, **kw: Any) -> dict:
         return self.store.transition(rec.id, (State.applying,), state, self._entry(name, outcome, why, rec, **kw))
@@ -320,13 +338,21 @@ class Actuator:
                 continue
             intent = intents[-1]
             d = intent["details"] or {}
-            if not self._abandoned(d, intent["time"]):
+            if not self._abandoned(d, intent["time"], intent["seq"]):
                 continue
             done, undone = State(d.get("done", "applied")), State(d.get("undone", "pending"))
             try:
-                now = ch.fields(rec.change, self.cluster.read(rec.target), rec.target)
+                obj = self.cluster.read(rec.target)
+                if obj["metadata"]["resourceVersion"] == d.get("resourceVersion"):
+                    # the write may still be on its way (a proxy, a socket buffer) with a valid precondition:
+                    # move the resourceVersion on first, so a late write gets 409 instead of landing unrecorded
+                    fence = {"metadata": {"resourceVersion": d["resourceVersion"],
+                                          "annotations": {"aiops.dev/recovered": str(intent["seq"])}}}
+                    self.cluster.patch(rec.target, fence, ch.MERGE, dry_run=False)
+                    obj = self.cluster.read(rec.target)
+                now = ch.fields(rec.change, obj, rec.target)
             except ActuatorError:
-                continue  # cannot see the cluster: settle it next time rather than guess
+                continue  # cannot see (or fence) the cluster: settle it next time rather than guess
             before, after = intent["before"] or {}, intent["after"] or {}
             changed = [k for k, v in after.items() if before.get(k) != v]
             if changed and all(now.get(k) == after[k] for k in changed):
@@ -345,11 +371,31 @@ class Actuator:
             out.append(Outcome(rec.id, outcome, state.value, why, intent["before"], now, audit_seq=a["seq"]))
         return out
 
-    def _abandoned(self, intent: dict[str, Any], at: str) -> bool:
-        if intent.get("host") == socket.gethostname() and isinstance(intent.get("pid"), int):
-            return not _alive(intent["pid"])
+    def _abandoned(self, intent: dict[str, Any], at: str, seq: int) -> bool:
+        """Whether the process that wrote this intent can no longer finish it."""
         age = datetime.now(timezone.utc) - datetime.fromisoformat(at)
-        return age > timedelta(seconds=4 * self.policy.request_timeout_s + 60)
+        if age > timedelta(seconds=(CONFLICT_RETRIES + 2) * self.policy.request_timeout_s + 60):
+            return True  # no write takes that long (this also covers a reused pid)
+        if intent.get("host") == socket.gethostname() and isinstance(intent.get("pid"), int):
+            if intent["pid"] == os.getpid():
+                return seq not in _IN_FLIGHT  # this process: abandoned unless a thread is writing it now
+            return not _alive(intent["pid"])
+        return False
+
+
+_IN_FLIGHT: set[int] = set()  # intent records whose write this process is making right now
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _in_flight(seq: int) -> Iterator[None]:
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.add(seq)
+    try:
+        yield
+    finally:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT.discard(seq)
 
 
 def _alive(pid: int) -> bool:
