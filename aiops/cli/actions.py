@@ -90,6 +90,18 @@ def _print_outcome(o: Any, output: str) -> None:
         c.print(o.diff, markup=False, highlight=False)
 
 
+def _outcome_of(config: Path | None, output: str, do: Any) -> None:
+    """Open the actuator, `do(actuator)` one thing to one recommendation, print its outcome, exit by its kind."""
+    _check_output(output)
+    act = _open(config)
+    try:
+        _print_outcome(do(act), output)
+    except AiopsError as exc:
+        _die(exc)
+    finally:
+        act.close()
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def suggestions(
@@ -178,14 +190,7 @@ def register(app: typer.Typer) -> None:
         output: OutputOption = "table",
     ) -> None:
         """Check, dry-run and (in apply mode) apply one recommendation."""
-        _check_output(output)
-        act = _open(config)
-        try:
-            _print_outcome(act.apply(rec_id, dry_run=dry_run), output)
-        except AiopsError as exc:
-            _die(exc)
-        finally:
-            act.close()
+        _outcome_of(config, output, lambda act: act.apply(rec_id, dry_run=dry_run))
 
     @app.command()
     def rollback(
@@ -196,14 +201,7 @@ def register(app: typer.Typer) -> None:
         output: OutputOption = "table",
     ) -> None:
         """Undo an applied recommendation from its audit record."""
-        _check_output(output)
-        act = _open(config)
-        try:
-            _print_outcome(act.rollback(rec_id, dry_run=dry_run), output)
-        except AiopsError as exc:
-            _die(exc)
-        finally:
-            act.close()
+        _outcome_of(config, output, lambda act: act.rollback(rec_id, dry_run=dry_run))
 
     @app.command()
     def reject(
@@ -213,14 +211,7 @@ def register(app: typer.Typer) -> None:
         output: OutputOption = "table",
     ) -> None:
         """Reject an open recommendation (operator and above)."""
-        _check_output(output)
-        act = _open(config)
-        try:
-            _print_outcome(act.reject(rec_id, reason), output)
-        except AiopsError as exc:
-            _die(exc)
-        finally:
-            act.close()
+        _outcome_of(config, output, lambda act: act.reject(rec_id, reason))
 
     @app.command()
     def audit(
