@@ -176,6 +176,6 @@ def normalise(change: Change) -> Change:
     so guardrails judge exactly what would be applied."""
     if not isinstance(change, ResourcesChange):
         return change
-    vals = {k: (max(1, round(v * 1000)) / 1000 if k.startswith("cpu") else float(int(round(v))))
+    vals = {k: (max(1, round(v * 1000)) / 1000 if k.startswith("cpu") else float(max(1, int(round(v)))))
             for k, v in wanted(change).items()}
     return ResourcesChange(**vals)

@@ -122,8 +122,10 @@ def _bounds(g: Guardrails, s: Situation) -> str | None:
             check("cpu_request", w["cpu_request"], g.cpu_request_min, g.cpu_request_max, " cores")
         if "memory_request" in w:
             check("memory_request", w["memory_request"], g.memory_request_min, g.memory_request_max, " bytes")
-        for r in ("cpu", "memory"):  # a new request above the limit left in place: the apiserver would refuse it
-            req = w.get(f"{r}_request")
+        for r in ("cpu", "memory"):  # request above limit (new or left in place): the apiserver would refuse it
+            if f"{r}_request" not in w and f"{r}_limit" not in w:
+                continue
+            req = w.get(f"{r}_request", s.before.get(f"{r}_request"))
             lim = w.get(f"{r}_limit", s.before.get(f"{r}_limit"))
             if req is not None and lim is not None and req > lim:
                 out.append(f"{r}_request {req:g} above the {r}_limit {lim:g}")

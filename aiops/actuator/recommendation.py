@@ -32,7 +32,8 @@ OPEN_STATES = (State.pending, State.dry_run_ok)
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no inf/NaN: JSON cannot hold them, so a stored recommendation would silently differ from the proposed one
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Target(_Value):
@@ -86,8 +87,8 @@ class ResourcesChange(_Value):
     type: Literal["resources"] = "resources"
     cpu_request: float | None = Field(None, gt=0)
     cpu_limit: float | None = Field(None, gt=0)
-    memory_request: float | None = Field(None, gt=0)
-    memory_limit: float | None = Field(None, gt=0)
+    memory_request: float | None = Field(None, ge=1, description="bytes")
+    memory_limit: float | None = Field(None, ge=1, description="bytes")
 
     @model_validator(mode="after")
     def _something(self) -> "ResourcesChange":

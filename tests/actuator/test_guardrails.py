@@ -147,3 +147,17 @@ def test_guardrail_settings_are_validated():
         load_settings(actuator={"guardrails": {"change_windows": [{"timezone": "Mars/Olympus"}]}})
     with pytest.raises(SettingsError, match="actuator.mode"):
         load_settings(actuator={"mode": "yolo"})
+
+
+def test_a_lower_limit_below_the_request_in_place_is_refused():
+    r = check(Guardrails(), situation(ResourcesChange(cpu_limit=0.15), {"cpu_request": 0.2, "cpu_limit": 0.25}))
+    assert "cpu_request 0.2 above the cpu_limit 0.15" in r.summary() and r.permanent
+
+
+@pytest.mark.parametrize("fields", [{"cpu_limit": float("inf")}, {"cpu_request": float("nan")},
+                                    {"memory_request": 0.4}, {"memory_limit": float("inf")}])
+def test_proposals_refuse_values_json_cannot_keep_or_the_cluster_cannot_take(fields):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        ResourcesChange(**fields)
