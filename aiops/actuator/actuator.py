@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -29,6 +26,7 @@ from aiops.actuator.diff import unified
 from aiops.actuator.guardrails import GUARDS, Report, Situation, check
 from aiops.actuator.kube import Cluster, NotFound, Refused
 from aiops.actuator.policy import Action
+from aiops.actuator.recovery import abandoned, in_flight
 from aiops.actuator.recommendation import OPEN_STATES, Change, Proposal, Recommendation, State, Target
 from aiops.actuator.roles import Caller, resolve_caller
 from aiops.actuator.store import ActionStore, Entry, since
@@ -254,7 +252,7 @@ class Actuator:
                   "done": done.value, "undone": undone.value}
         claim = self._transition(rec, from_states, State.applying, self._entry(
             name, "applying", rec.reason, rec, before=before, after=after, diff=diff, details=intent))
-        with _in_flight(claim["seq"]):
+        with in_flight(claim["seq"]):
             return self._send(rec, change, name, body, ctype, before, diff, warnings, done, undone)
 
     def _send(self, rec: Recommendation, change: Change, name: str, body: dict, ctype: str, before: dict,
@@ -372,55 +370,5 @@ class Actuator:
         return out
 
     def _abandoned(self, intent: dict[str, Any], at: str, seq: int) -> bool:
-        """Whether the process that wrote this intent can no longer finish it."""
-        age = datetime.now(timezone.utc) - datetime.fromisoformat(at)
-        if age > timedelta(seconds=(CONFLICT_RETRIES + 2) * self.policy.request_timeout_s + 60):
-            return True  # no write takes that long (this also covers a reused pid)
-        if intent.get("host") == socket.gethostname() and isinstance(intent.get("pid"), int):
-            if intent["pid"] == os.getpid():
-                return seq not in _IN_FLIGHT  # this process: abandoned unless a thread is writing it now
-            return not _alive(intent["pid"])
-        return False
-
-
-_IN_FLIGHT: set[int] = set()  # intent records whose write this process is making right now
-_IN_FLIGHT_LOCK = threading.Lock()
-
-
-@contextmanager
-def _in_flight(seq: int) -> Iterator[None]:
-    with _IN_FLIGHT_LOCK:
-        _IN_FLIGHT.add(seq)
-    try:
-        yield
-    finally:
-        with _IN_FLIGHT_LOCK:
-            _IN_FLIGHT.discard(seq)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie (killed, not yet reaped by its parent) is dead for our purpose
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def wait_settled(actuator: Actuator, timeout_s: float = 10.0) -> list[Outcome]:
-    """Run recovery until nothing is left applying (tests and the CLI's `status --reconcile`)."""
-    deadline, out = time.monotonic() + timeout_s, []
-    while time.monotonic() < deadline:
-        out += actuator.recover()
-        if not actuator.store.list((State.applying,)):
-            break
-        time.sleep(0.1)
-    return out
+        max_age = timedelta(seconds=(CONFLICT_RETRIES + 2) * self.policy.request_timeout_s + 60)
+        return abandoned(intent, datetime.fromisoformat(at), seq, max_age)
