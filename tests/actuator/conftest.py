@@ -61,7 +61,7 @@ class Sim:
 
 @pytest.fixture(scope="session")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
-    spec = build_cluster(SimSettings(workloads=48, namespaces=4, seed=11), cluster_name="sim")
+    spec = build_cluster(SimSettings(workloads=96, namespaces=4, seed=11), cluster_name="sim")
     live = LiveCluster(spec, start=START, step_s=60, seed=11, speed=0, history=timedelta(hours=2))
     server = ApiServer(live).start()
     kc = write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", server.url, cluster="sim")
