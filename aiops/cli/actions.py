@@ -109,15 +109,16 @@ def register(app: typer.Typer) -> None:
         all_: Annotated[bool, typer.Option("--all", "-A", help="every recommendation, not only the open ones")] = False,
         output: OutputOption = "table",
     ) -> None:
-        """Open recommendations (pending or dry-run-ok), with their reason and evidence."""
+        """Open recommendations (pending, dry-run-ok, or being applied), with their reason and evidence."""
         from aiops.actuator.policy import Action
-        from aiops.actuator.recommendation import OPEN_STATES
+        from aiops.actuator.recommendation import OPEN_STATES, State
 
         _check_output(output)
         act = _open(config)
         try:
             act.authorize(Action.read)
-            recs = act.store.list(None if all_ else OPEN_STATES)
+            # applying ones too: a write under way, or one a crash left for the next command to settle
+            recs = act.store.list(None if all_ else (*OPEN_STATES, State.applying))
         except AiopsError as exc:
             _die(exc)
         finally:
@@ -140,7 +141,8 @@ def register(app: typer.Typer) -> None:
             evidence = ev.source + (f" {ev.model} v{ev.model_version}" if ev.model else "")
             obj = f"{r.target.kind.lower()}/{r.target.name}" + (f"[{r.target.container}]" if r.target.container
                                                                  and r.change.type == "resources" else "")
-            t.add_row(str(r.id), r.state.value, r.target.namespace, obj, _change_text(r.change), r.reason,
+            state = r.state.value + (" (settled by the next apply or status)" if r.state is State.applying else "")
+            t.add_row(str(r.id), state, r.target.namespace, obj, _change_text(r.change), r.reason,
                       evidence, _age(now - r.created_at))
         _console().print(t)
 

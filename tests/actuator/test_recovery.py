@@ -87,6 +87,8 @@ def test_killed_before_the_write_reached_the_server_is_not_applied(sim, pool, cl
     # the dead process left its intent behind, and nothing else
     assert store.get(1).state.value == "applying"
     assert [r["outcome"] for r in store.audit_records()] == ["proposed", "applying"]
+    listed = cli("suggestions", role="viewer")  # the default listing shows it, with what will settle it
+    assert "applying (settled by the next apply or status)" in listed.stdout
 
     st = cli("status", "-o", "json")  # a restarted actuator: direct kubeconfig
     assert st.returncode == 0, st.stderr
