@@ -1,0 +1,123 @@
+"""The scaling planner: how many replicas a workload needs ahead of its forecast demand, and when.
+
+From the champion forecaster's quantiles: the replicas the chosen upper quantile needs (with headroom), in place
+`lead` ahead of time (pod start-up plus node provisioning), so the target at each instant is the most any moment
+within the next `lead` needs. Scale-in has hysteresis: never below what the demand observed over the last
+`scale_in_hold` needed, so the forecast alone never removes capacity. When the model is missing, stale or has
+been wrong lately, the plan falls back to reactive behaviour (what the observed demand needs) and says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aiops.errors import SchemaError
+
+
+class PlannerConfig(BaseModel):
+    """How the planner turns demand into replicas."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quantile: Literal["p50", "p90", "p99"] = Field("p90", description="forecast quantile provisioned for")
+    headroom: float = Field(0.1, ge=0, le=5, description="extra capacity on top of the quantile, as a fraction")
+    lead: timedelta = Field(timedelta(minutes=5), description="pod start-up plus node provisioning")
+    scale_in_hold: timedelta = Field(timedelta(minutes=15), description="observed demand window scale-in respects")
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(50, ge=1)
+    max_model_age: timedelta = Field(timedelta(days=2), description="older champions fall back to reactive")
+    max_recent_error: float = Field(
+        0.5, gt=0, description="fall back to reactive when the recent relative error of the median exceeds this")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PlannerConfig":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) above max_replicas ({self.max_replicas})")
+        return self
+
+
+@dataclass(frozen=True)
+class ModelHealth:
+    """What the planner needs to know to trust a forecast: the model, its age and its recent error."""
+
+    model: str
+    version: str
+    trained_at: datetime
+    recent_error: float  # e.g. mean |actual - p50| / mean actual over the last day's forecasts
+
+
+@dataclass
+class ReplicaPlan:
+    mode: Literal["predictive", "reactive"]
+    reason: str
+    target: int  # replicas to have now
+    schedule: list[tuple[datetime, int]] = field(default_factory=list)  # replicas to have at each future step
+    peak: int = 0
+
+
+def replicas_for(demand: np.ndarray | float, capacity: float, cfg: PlannerConfig) -> np.ndarray:
+    """Replicas that serve `demand` (requests/s) at `capacity` requests/s per pod with the headroom, bounded."""
+    need = np.ceil(np.asarray(demand, float) * (1 + cfg.headroom) / capacity - 1e-9)
+    return np.clip(need, cfg.min_replicas, cfg.max_replicas).astype(int)
+
+
+def _check(forecast: pd.DataFrame, observed: pd.Series, capacity: float, cfg: PlannerConfig) -> None:
+    if not capacity > 0 or not math.isfinite(capacity):
+        raise SchemaError(f"capacity must be a positive number of requests/s per pod, got {capacity!r}")
+    missing = {"time", cfg.quantile} - set(forecast.columns)
+    if missing:
+        raise SchemaError(f"forecast: missing column(s) {sorted(missing)}; it has {list(forecast.columns)}")
+    if forecast[cfg.quantile].isna().any() or (forecast[cfg.quantile] < 0).any():
+        raise SchemaError(f"forecast: column {cfg.quantile} has NaN or negative demand; expected requests/s >= 0")
+    if observed.empty:
+        raise SchemaError("observed: no recent demand; the planner needs at least one observation to plan from")
+
+
+def plan(forecast: pd.DataFrame, observed: pd.Series, *, capacity: float, now: datetime,
+         health: ModelHealth | None, cfg: PlannerConfig = PlannerConfig()) -> ReplicaPlan:
+    """The replica plan from a quantile forecast (`time` and quantile columns, future steps) and the demand
+    observed up to `now` (a Series indexed by time, requests/s)."""
+    _check(forecast, observed, capacity, cfg)
+    recent = observed[observed.index > now - cfg.scale_in_hold]
+    floor = int(replicas_for(float((recent if not recent.empty else observed.iloc[-1:]).max()), capacity, cfg))
+    reason = _distrust(health, now, cfg)
+    if reason is not None:
+        return ReplicaPlan("reactive", f"reactive: {reason}; provisioning for the observed demand", floor, [], floor)
+    fc = forecast.sort_values("time")
+    fc = fc[pd.to_datetime(fc["time"], utc=True) > pd.Timestamp(now)]
+    if fc.empty:
+        return ReplicaPlan("reactive", "reactive: the forecast has no step after now; provisioning for the "
+                           "observed demand", floor, [], floor)
+    times = pd.DatetimeIndex(pd.to_datetime(fc["time"], utc=True)).tz_convert(None).to_numpy()
+    need = replicas_for(fc[cfg.quantile].to_numpy(), capacity, cfg)
+    # what must be in place at each step: the most any step within the next `lead` needs (pods take that long)
+    lead = np.timedelta64(int(cfg.lead.total_seconds() * 1e9), "ns")
+    ahead = np.array([need[(times >= t) & (times <= t + lead)].max() for t in times])
+    first = need[times <= np.datetime64(pd.Timestamp(now).tz_convert(None)) + lead]
+    target_now = int(max(first.max() if first.size else ahead[0], floor))
+    schedule = [(pd.Timestamp(t, tz="UTC").to_pydatetime(), int(max(a, floor))) for t, a in zip(times, ahead)]
+    peak = int(max(a for _, a in schedule))
+    why = (f"predictive: {health.model} v{health.version} {cfg.quantile} forecast peaks at "
+           f"{fc[cfg.quantile].max():.4g} req/s within the horizon, needing {peak} replicas at {capacity:g} req/s "
+           f"per pod with {cfg.headroom:.0%} headroom, in place {cfg.lead} ahead; never below {floor} (the "
+           f"observed demand of the last {cfg.scale_in_hold})")
+    return ReplicaPlan("predictive", why, target_now, schedule, peak)
+
+
+def _distrust(health: ModelHealth | None, now: datetime, cfg: PlannerConfig) -> str | None:
+    if health is None:
+        return "no champion forecaster"
+    age = now - health.trained_at
+    if age > cfg.max_model_age:
+        return f"the champion {health.model} v{health.version} was trained {age} ago (limit {cfg.max_model_age})"
+    if not math.isfinite(health.recent_error) or health.recent_error > cfg.max_recent_error:
+        return (f"the champion {health.model} v{health.version} was recently off by {health.recent_error:.0%} "
+                f"(limit {cfg.max_recent_error:.0%})")
+    return None
