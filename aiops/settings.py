@@ -133,6 +133,7 @@ class TrainSettings(BaseModel):
 
 
 from aiops.actuator.policy import ActuatorSettings  # noqa: E402  (pure pydantic, no client imports)
+from aiops.optimize.config import PrescaleSettings, TuneSettings  # noqa: E402  (pure pydantic)
 
 
 class Settings(BaseSettings):
@@ -170,6 +171,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     actuator: ActuatorSettings = Field(default_factory=ActuatorSettings)
+    prescale: PrescaleSettings = Field(default_factory=PrescaleSettings)
+    tune: TuneSettings = Field(default_factory=TuneSettings)
 
     @field_validator("kubeconfig")
     @classmethod

@@ -142,6 +142,10 @@ def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, co
         print_training(result["train"], console=c)
         c.rule("Anomalies found by the champion detectors")
         print_detection(result.get("detect") or {}, console=c)
+    if result.get("prescale"):
+        print_prescale(result["prescale"], c)
+    if result.get("tune"):
+        print_tuning(result["tune"], c)
     c.print(f"Data: {status['data_dir']} ({status['bytes_on_disk'] / 1e6:.1f} MB): raw/ Parquet by metric and day, "
             "features/, labels/, events/, quarantine/, state/watermarks.sqlite, prefect/ (flow runs)")
     c.print(f"Done in {elapsed_s:.0f} s. Next:")
@@ -149,5 +153,50 @@ def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, co
                       ("models", "the champion and challenger of each task"),
                       ("ui mlflow", "runs, plots, registered models and aliases in the MLflow UI, http://127.0.0.1:5000"),
                       ("ui prefect", "these flow runs in the Prefect UI, http://127.0.0.1:4200"),
+                      ("suggestions --all", "the recommendations (pre-scaling, tuning) and their state"),
                       ("sim serve", "the simulated cluster's Kubernetes API, for kubectl")):
         c.print(f"  .venv/bin/aiops {cmd:<11} {what}", soft_wrap=True)
+
+
+def _outcomes(results: list[dict]) -> str:
+    from collections import Counter
+
+    n = Counter(r["outcome"] for r in results)
+    return ", ".join(f"{k} {v}" for k, v in sorted(n.items())) or "nothing to change"
+
+
+def print_prescale(out: dict, c: Console) -> None:
+    """What would be pre-scaled and why (the prescale flow's result)."""
+    c.rule("Pre-scaling: replicas planned ahead of the forecast demand, and why")
+    for p in out["plans"]:
+        what = "minReplicas" if p["kind"] == "HorizontalPodAutoscaler" else "replicas"
+        change = "no change" if p["proposed"] is None else f"{what} {p['current']} -> {p['proposed']}"
+        c.print(f"  {p['namespace']}/{p['workload']} [{p['mode']}] {change}: {_short(p['reason'], 300)}"
+                + (f" ({p['note']})" if p["note"] else ""), soft_wrap=True)
+    c.print(f"  through the actuator: {_outcomes(out['results'])}", soft_wrap=True)
+
+
+def print_tuning(out: dict, c: Console) -> None:
+    """The tuned HPA settings and their expected effect (the tune flow's result)."""
+    c.rule("HPA tuning: NSGA-II in the simulator on each HPA's recorded demand")
+    for w in out["workloads"]:
+        name = f"{w['namespace']}/{w['workload']}"
+        if w["status"] != "tuned":
+            c.print(f"  {name}: {w['reason']}", soft_wrap=True)
+            continue
+        cur, new, b, a = w["current"], w["chosen"], w["before"], w["after"]
+        c.print(f"  {name} (HPA {w['hpa']}, {w['evaluations']} candidates in {w['seconds']:.0f} s):", soft_wrap=True)
+        c.print(f"    now:    {_hpa_line(cur)}", soft_wrap=True)
+        c.print(f"    tuned:  {_hpa_line(new)}", soft_wrap=True)
+        c.print(f"    expected on the last {w['days']:.1f} days replayed: SLO-violation minutes "
+                f"{b['violation_minutes']:.0f} -> {a['violation_minutes']:.0f}, replica-hours "
+                f"{b['replica_hours']:.0f} -> {a['replica_hours']:.0f}"
+                + ("" if w["propose"] else " (not proposed: too small a gain)"), soft_wrap=True)
+    c.print(f"  through the actuator: {_outcomes(out['results'])}; each search is in MLflow (experiment tune-hpa: "
+            "Pareto plot and table)", soft_wrap=True)
+
+
+def _hpa_line(h: dict) -> str:
+    return (f"{h['min_replicas']}-{h['max_replicas']} replicas at {h['target_cpu_utilization']:.0%} CPU of a "
+            f"{h['cpu_request']:g}-core request; up: window {h['scale_up_window_s']} s, {h['scale_up_policies']}; "
+            f"down: window {h['scale_down_window_s']} s, {h['scale_down_policies']}")

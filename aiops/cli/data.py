@@ -60,6 +60,11 @@ def register(app: typer.Typer) -> None:
         if settings.source != "simulator":
             typer.secho("the demo runs on the simulated cluster; unset AIOPS_SOURCE", fg="red", err=True)
             raise typer.Exit(2)
+        if settings.actuator.role is None and not settings.actuator.role_bindings:
+            # the demo proposes and dry-runs its pre-scaling and tuning (actuator.mode decides; dry-run by default):
+            # a developer may, the default viewer may not
+            _env_overrides(actuator__role="developer")
+            settings = settings_or_exit(config)
         from aiops.summary import print_demo_summary
 
         t0 = time.monotonic()

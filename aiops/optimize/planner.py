@@ -16,31 +16,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aiops.errors import SchemaError
-
-
-class PlannerConfig(BaseModel):
-    """How the planner turns demand into replicas."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    quantile: Literal["p50", "p90", "p99"] = Field("p90", description="forecast quantile provisioned for")
-    headroom: float = Field(0.1, ge=0, le=5, description="extra capacity on top of the quantile, as a fraction")
-    lead: timedelta = Field(timedelta(minutes=5), description="pod start-up plus node provisioning")
-    scale_in_hold: timedelta = Field(timedelta(minutes=15), description="observed demand window scale-in respects")
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(50, ge=1)
-    max_model_age: timedelta = Field(timedelta(days=2), description="older champions fall back to reactive")
-    max_recent_error: float = Field(
-        0.5, gt=0, description="fall back to reactive when the recent relative error of the median exceeds this")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "PlannerConfig":
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(f"min_replicas ({self.min_replicas}) above max_replicas ({self.max_replicas})")
-        return self
+from aiops.optimize.config import PlannerConfig
 
 
 @dataclass(frozen=True)

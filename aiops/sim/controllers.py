@@ -163,7 +163,7 @@ class ControllersMixin:
         return out & cand
 
     def _scaled_down_events(self, kill: np.ndarray, now: float) -> None:
-        if self._initial:
+        if self._quiet:
             return
         wi, si = np.nonzero(kill)
         tpls = self.p_tpl[wi, si]

@@ -27,6 +27,7 @@ import numpy as np
 from aiops.sim.controllers import ControllersMixin
 from aiops.sim.demand import DemandModel
 from aiops.sim.derive import DeriveMixin
+from aiops.sim.external import ExternalMixin
 from aiops.sim.hpa import HPABank, sync_every
 from aiops.sim.incidents import IncidentPlan
 from aiops.sim.nodes import NodeBank
@@ -39,11 +40,11 @@ BLOCK_STEPS = 2048  # steps advanced between two derivations (bounds the memory 
 _STREAM_NODES, _STREAM_PODS = 2, 3
 
 
-class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin):
+class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin, ExternalMixin):
     """A simulated Kubernetes cluster, deterministic for (spec, start, step_s, seed)."""
 
     def __init__(self, spec: ClusterSpec, *, start: datetime, step_s: int = 60, seed: int = 0,
-                 max_pods_per_workload: int | None = None):
+                 max_pods_per_workload: int | None = None, events: bool = True):
         if step_s < 1:
             raise ValueError(f"step_s must be >= 1 second; got {step_s}")
         if start.tzinfo is None:
@@ -54,6 +55,7 @@ class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin):
         self.seed = int(seed)
         self.t = 0
         self.events: list[SimEvent] = []
+        self._events_on = bool(events)  # what-if runs skip the Kubernetes events (a third of their time)
         self._plan = IncidentPlan(spec, start=self.start, step_s=self.step_s)
         self.labels: list[IncidentLabel] = list(self._plan.labels)
         self._demand = DemandModel(spec.workloads, start=self.start, step_s=self.step_s, seed=self.seed)
@@ -231,6 +233,7 @@ class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin):
         self._node_counts = self.nodes.count()
         self._event_now, self._event_time = np.nan, self.start
         self._initial = True
+        self._quiet = True
         self._create(self.replicas.copy(), 0.0)
         self._schedule(0.0)
         # the pods of the initial state have been running for an hour
@@ -239,6 +242,7 @@ class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin):
         self.p_started[placed] = -3600.0
         self.p_created[self.p_alive] = -3600.0
         self._initial = False
+        self._quiet = not self._events_on
         self._stale = True
         self._refresh(0.0)
 
@@ -251,7 +255,8 @@ class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin):
         """
         t0, w, st = self.t, len(self.spec.workloads), self.step_s
         plan = self._plan
-        d = self._demand.rps(t0, n)
+        d = self._demand.rps(t0, n) if self._replay is None else self._replayed(t0, n)
+        sched = self._sched is not None
         spike = plan.dense("traffic_spike", t0, n)
         if spike is not None:
             d *= spike
@@ -276,6 +281,8 @@ class Engine(PodsMixin, ControllersMixin, SchedulingMixin, DeriveMixin):
         for i in range(n):
             T = t0 + i
             now = float(T * st)
+            if sched:
+                self._scheduled(T)
             acts = plan.actions.get(T)
             if acts:
                 self._do_actions(acts, now)

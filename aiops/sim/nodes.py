@@ -179,8 +179,10 @@ class NodeBank:
             self.unneeded_since[:] = np.inf
             self._quiet = (self.version, self._next_change(now, ready))
             return np.asarray(remove, np.int64)
-        for p in range(len(self.pools)):
-            in_p = self.pool == p
+        pools = np.unique(self.pool[cand])
+        self.unneeded_since[~np.isin(self.pool, pools)] = np.inf  # pools without a candidate (as below)
+        for p in pools.tolist():
+            in_p = self._in_pool[p]
             c = np.flatnonzero(cand & in_p)
             n_alive = int((self.alive & in_p).sum())
             if len(c) == 0 or n_alive <= self.min_nodes[p] or now - self.last_add[p] < DELAY_AFTER_ADD_S:

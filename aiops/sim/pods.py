@@ -73,7 +73,7 @@ class PodsMixin:
         return f"{self.rs_name(i, int(self.p_tpl[i, s]))}-{_suffix(int(self.p_pod_id[i, s]))}"
 
     def _event(self, ns: str, kind: str, name: str, reason: str, message: str, now: float, warn: bool = False) -> None:
-        if self._initial:
+        if self._quiet:
             return
         if now != self._event_now:  # many events share an instant
             self._event_now, self._event_time = now, self.start + timedelta(seconds=now)
@@ -104,7 +104,8 @@ class PodsMixin:
         self.p_res[wi, si] = self._tpl_res[wi]
         self.p_mem_lim[wi, si] = self._tpl_mem_lim[wi]
         self._stale = True
-        if not self._initial:
+        self._n_pending += len(wi)  # the scheduler binds new pods in the step they are created
+        if not self._quiet:
             for w in rows.tolist():
                 ws, t = self.spec.workloads[w], int(self.cur_tpl[w])
                 n = int((self.p_alive[w] & (self.p_tpl[w] == t)).sum())
@@ -114,7 +115,7 @@ class PodsMixin:
     def _delete(self, kill: np.ndarray, now: float, reason: str, message: str = "") -> None:
         """Pods in `kill` are deleted (scale-down, eviction, drain): free their node resources."""
         wi, si = np.nonzero(kill)
-        if not self._initial:
+        if not self._quiet:
             for w, s in zip(wi.tolist(), si.tolist()):
                 ws = self.spec.workloads[w]
                 msg = f"Stopping container {ws.container}" if reason == "Killing" else message
@@ -201,7 +202,7 @@ class PodsMixin:
         self.p_waiting[wi, si] = 2
         self.p_leaked[wi, si] = 0.0
         self._stale = True
-        if not self._initial:
+        if not self._quiet:
             for w, s, dl in zip(wi.tolist(), si.tolist(), delay.tolist()):
                 ws, pod = self.spec.workloads[w], self.pod_name(w, s)
                 if code == 1:

@@ -55,12 +55,18 @@ def _load(path: str, mtime: float, step_s: int, time_column: str, value_column: 
     if len(t) == 0:
         raise SchemaError(f"trace {path}: no rows")
     t0 = int(t.min()) // step_s * step_s
+    # seconds covered per row: one for second-resolution traces; for coarser traces each row covers its spacing,
+    # so the mean rate is sum / covered seconds
+    spacing = max(1, int(np.median(np.diff(np.sort(t[: min(len(t), 10000)])))) if len(t) > 1 else 1)
+    if spacing > step_s:
+        # a row covers several steps (e.g. 5-minute samples at 1-minute steps): its rate holds over each of them
+        k = spacing // step_s
+        t = (t[:, None] + np.arange(k)[None, :] * step_s).reshape(-1)
+        v = np.repeat(v * (step_s / spacing), k)
+        spacing = step_s
     b = (t - t0) // step_s
     n = int(b.max()) + 1
     total = np.bincount(b, weights=v, minlength=n)
-    # seconds covered per step: one row = one second for second-resolution traces; for coarser traces each
-    # row covers (its spacing) seconds, so the mean rate is sum / covered seconds
-    spacing = max(1, int(np.median(np.diff(np.sort(t[: min(len(t), 10000)])))) if len(t) > 1 else 1)
     covered = np.bincount(b, minlength=n).astype("float64") * spacing
     with np.errstate(invalid="ignore", divide="ignore"):
         rps = np.where(covered > 0, total / np.maximum(covered, 1e-9), np.nan)

@@ -27,7 +27,7 @@ class SchedulingMixin:
         self._max_started = max(self._max_started, now)
         self.p_ready_at[pw, ps] = now + self._startup[pw]
         self._stale = True
-        if not self._initial:
+        if not self._quiet:
             for w, s, j in zip(pw.tolist(), ps.tolist(), node[ok].tolist()):
                 ws, pod = self.spec.workloads[w], self.pod_name(w, s)
                 image = self._templates[w][int(self.p_tpl[w, s])][0]
@@ -41,7 +41,7 @@ class SchedulingMixin:
             return
         fw, fs = wi[~ok], si[~ok]
         first = ~self.p_fs_sent[fw, fs]
-        if first.any() and not self._initial:
+        if first.any() and not self._quiet:
             total = int(self.nodes.alive.sum())
             for w, s in zip(fw[first].tolist(), fs[first].tolist()):
                 ws = self.spec.workloads[w]

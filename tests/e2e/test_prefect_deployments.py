@@ -53,6 +53,11 @@ def test_prefect_yaml_deploys_with_schedules(tmp_path):
     assert deployed["detect/detect-every-15min"]["crons"] == ["5-59/15 * * * *"]
     assert deployed["actuate/actuate-every-5min"]["entrypoint"] == "flows/actuate.py:actuate"
     assert deployed["actuate/actuate-every-5min"]["active"] == [False]
+    assert deployed["prescale/prescale-every-15min"]["entrypoint"] == "flows/prescale.py:prescale"
+    assert deployed["prescale/prescale-every-15min"]["crons"] == ["*/15 * * * *"]
+    assert deployed["tune/tune-weekly"]["entrypoint"] == "flows/tune.py:tune"
+    assert deployed["tune/tune-weekly"]["crons"] == ["0 3 * * 0"]
+    assert deployed["prescale/prescale-every-15min"]["active"] == deployed["tune/tune-weekly"]["active"] == [False]
     assert all(d["pool"] == "aiops" for d in deployed.values())
     # flow parameters are pydantic models, so the deployment form is typed
     assert deployed["ingest/ingest-every-15min"]["params"] == ["params"]

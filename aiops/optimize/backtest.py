@@ -1,0 +1,108 @@
+"""Replay the scaling planner causally over recorded demand: what it would have asked for, step by step.
+
+At every planning origin (every `every` steps of the fine demand series), a forecaster predicts the next
+`horizon` coarse steps from the coarse history up to the origin (never after it), the planner turns that and the
+fine demand observed so far into a replica target, and the target holds until the next origin. The result is a
+replica schedule on the fine grid, ready for `aiops.optimize.whatif.Scheduled` (pre-scaling alone) or
+`HPAWithFloor` (pre-scaling under an HPA). The model's recent error, which decides the fall-back to reactive
+planning, is measured the same way: from the forecasts of the previous origins against what then happened.
+
+`oracle_schedule` is the perfect-foresight bound: the replicas the true demand needs, in place `lead` steps early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from aiops.optimize.planner import ModelHealth, PlannerConfig, plan
+
+Predict = Callable[[pd.DataFrame, int], pd.DataFrame]  # (history panel: series, ts, value; horizon) -> forecasts
+
+
+@dataclass
+class PlanReplay:
+    replicas: np.ndarray  # per fine step, aligned with the demand (-1 before the first origin)
+    modes: pd.Series  # per origin: "predictive" or "reactive"
+    errors: pd.Series  # per origin: the recent relative error the planner was given
+
+
+def coarse(fine: pd.Series, every: int) -> pd.Series:
+    """Mean of each block of `every` fine steps, labelled by the block's start (NaN where all are NaN)."""
+    step = fine.index[1] - fine.index[0]
+    return fine.resample(step * every, origin=fine.index[0], label="left", closed="left").mean()
+
+
+def replay_plans(fine: pd.Series, coarse_hist: pd.Series, *, predict: Predict, start: pd.Timestamp,
+                 capacity: float, cfg: PlannerConfig, model: str = "model", version: str = "1",
+                 trained_at: datetime | None = None, horizon: int = 12, context: int = 2304, batch: int = 64,
+                 error_window: int = 288, progress: Callable[[int, int], None] | None = None) -> PlanReplay:
+    """Plan at every coarse step from `start` to the end of `fine` (requests/s, regular index, no NaN).
+
+    `coarse_hist` is the coarse series the forecaster reads (NaN where unknown); a forecast at origin o sees its
+    values with timestamps < o only (the bucket starting at o has not happened yet).
+    """
+    every = int(round((coarse_hist.index[1] - coarse_hist.index[0]) / (fine.index[1] - fine.index[0])))
+    origins = coarse_hist.index[(coarse_hist.index >= start) & (coarse_hist.index <= fine.index[-1])]
+    values = coarse_hist.to_numpy(np.float64)
+    pos = {t: i for i, t in enumerate(coarse_hist.index)}
+    trained_at = trained_at or datetime(1970, 1, 1, tzinfo=timezone.utc)
+    reps = np.full(len(fine), -1, np.int64)
+    fine_pos = fine.index.get_indexer(origins)
+    p50_next = pd.Series(np.nan, index=origins)
+    modes, errs = {}, {}
+    done = 0
+    for b in range(0, len(origins), batch):
+        chunk = origins[b : b + batch]
+        frames = []
+        for k, o in enumerate(chunk):
+            i = pos[o]
+            lo = max(0, i - context)
+            frames.append(pd.DataFrame({"series": f"o{b + k}", "ts": coarse_hist.index[lo:i], "value": values[lo:i]}))
+        fc = predict(pd.concat(frames, ignore_index=True), horizon)
+        for k, o in enumerate(chunk):
+            f = fc[fc["series"] == f"o{b + k}"].sort_values("h")
+            # a forecast step labelled t is the demand over [t, t + coarse step): the planner gets its end
+            f = f.assign(time=pd.to_datetime(f["ts"], utc=True) + (coarse_hist.index[1] - coarse_hist.index[0]))
+            p50_next[o] = float(f["p50"].iloc[0]) if len(f) else np.nan
+            err = _recent_error(p50_next, coarse_hist, o, error_window)
+            health = ModelHealth(model, version, trained_at, err)
+            j = fine_pos[b + k]
+            observed = fine.iloc[max(0, j - 60) : j]
+            if observed.empty:
+                observed = fine.iloc[j : j + 1] * 0  # nothing seen yet: no floor from observations
+            if observed.index.tz is None:
+                observed = observed.tz_localize("UTC")
+            now = (o if o.tzinfo else o.tz_localize("UTC")).to_pydatetime()
+            p = plan(f, observed, capacity=capacity, now=now, health=health, cfg=cfg)
+            reps[j : j + every] = p.target
+            modes[o], errs[o] = p.mode, err
+        done += len(chunk)
+        if progress:
+            progress(done, len(origins))
+    return PlanReplay(reps, pd.Series(modes), pd.Series(errs))
+
+
+def _recent_error(p50_next: pd.Series, actual: pd.Series, o: pd.Timestamp, window: int) -> float:
+    """Mean |actual - p50| / mean actual of the one-step forecasts whose step has fully happened by `o`."""
+    past = p50_next[(p50_next.index < o)].iloc[-window:]
+    if len(past) < 12:
+        return 0.0  # too little track record to distrust the model yet (the model's own holdout vouched for it)
+    a = actual.reindex(past.index).to_numpy()
+    ok = np.isfinite(a) & np.isfinite(past.to_numpy())
+    if ok.sum() < 12 or a[ok].mean() <= 0:
+        return 0.0
+    return float(np.abs(a[ok] - past.to_numpy()[ok]).mean() / a[ok].mean())
+
+
+def oracle_schedule(need: np.ndarray, lead: int) -> np.ndarray:
+    """At each step, the most replicas any step within the next `lead` steps needs (perfect foresight)."""
+    need = np.asarray(need, np.int64)
+    out = need.copy()
+    for k in range(1, lead + 1):
+        out[:-k] = np.maximum(out[:-k], need[k:])
+    return out

@@ -1,0 +1,77 @@
+"""Settings of the optimisers (pure pydantic: `aiops.settings` embeds them without loading numpy or pandas)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class PlannerConfig(BaseModel):
+    """How the planner turns demand into replicas."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quantile: Literal["p50", "p90", "p99"] = Field("p90", description="forecast quantile provisioned for")
+    headroom: float = Field(0.1, ge=0, le=5, description="extra capacity on top of the quantile, as a fraction")
+    lead: timedelta = Field(timedelta(minutes=5), description="pod start-up plus node provisioning")
+    scale_in_hold: timedelta = Field(timedelta(minutes=15), description="observed demand window scale-in respects")
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(50, ge=1)
+    max_model_age: timedelta = Field(timedelta(days=2), description="older champions fall back to reactive")
+    max_recent_error: float = Field(
+        0.5, gt=0, description="fall back to reactive when the recent relative error of the median exceeds this")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PlannerConfig":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) above max_replicas ({self.max_replicas})")
+        return self
+
+
+
+class PrescaleSettings(BaseModel):
+    """What pre-scaling plans for, and how (`AIOPS_PRESCALE__*` once hooked into Settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str = Field("request_rate", description="demand metric; its champion is forecast-<metric>")
+    namespaces: tuple[str, ...] = Field(("*",), description="namespaces (glob patterns) to plan for")
+    workloads: tuple[str, ...] = Field(("*",), description="workload names (glob patterns) to plan for")
+    horizon_steps: int = Field(12, ge=1, le=2016, description="forecast horizon in steps of train.step_seconds")
+    every: timedelta = Field(timedelta(minutes=15), description="time between runs: each covers until the next")
+    history_hours: float = Field(24.0, gt=0, le=24 * 60, description="stored history the capacity is fitted on")
+    error_window_hours: float = Field(24.0, gt=0, le=24 * 14, description="recent error: origins this far back")
+    error_every_hours: float = Field(1.0, gt=0, description="recent error: spacing of the forecast origins")
+    default_target_utilization: float = Field(
+        0.7, gt=0, le=1, description="CPU utilisation a pod is planned for when no HPA states one")
+    min_fit_points: int = Field(12, ge=3, description="fewest usable rows for the capacity fit")
+    planner: PlannerConfig = Field(default_factory=PlannerConfig)
+
+
+class TuneSettings(BaseModel):
+    """What the HPA tuner tunes, on how much replayed demand, and how hard it searches (`AIOPS_TUNE__*`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str = Field("request_rate", description="demand metric replayed through the simulator")
+    namespaces: tuple[str, ...] = Field(("*",), description="namespaces (glob patterns) whose HPAs are tuned")
+    workloads: tuple[str, ...] = Field(("*",), description="workload names (glob patterns)")
+    max_workloads: int = Field(4, ge=1, description="tune at most this many HPAs per run, the busiest first")
+    history_days: float = Field(7.0, gt=0, le=90, description="stored demand replayed (the latest days)")
+    warmup_hours: float = Field(6.0, ge=0, le=48, description="replayed first, not scored (settles every candidate)")
+    budget: int = Field(160, ge=8, description="simulator evaluations per workload")
+    population: int = Field(16, ge=4, multiple_of=4)
+    seed: int = 0
+    workers: int = Field(2, ge=1, le=64)
+    cost: Literal["replica_hours", "core_hours", "node_cost"] = "replica_hours"
+    rule: Literal["within_cost", "slo_budget"] = Field(
+        "within_cost", description="within_cost: fewest violation minutes at no more cost than the current settings; "
+        "slo_budget: the cheapest within slo_budget")
+    slo_budget: float = Field(0.001, ge=0, le=1, description="share of replayed minutes allowed in violation")
+    slo_latency_s: float = Field(0.5, gt=0, description="p99 latency objective the candidates are judged on")
+    service_time_s: float = Field(0.05, gt=0, description="mean latency of a request on an idle pod (assumed)")
+    startup_delay_s: float = Field(30.0, ge=0, description="pod start-up to Ready (assumed)")
+    min_gain: float = Field(0.05, ge=0, le=1, description="propose only when the chosen point improves the current "
+                            "settings' violation minutes or cost by at least this share")
