@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aiops.ingest import default_range
@@ -171,8 +172,9 @@ def print_prescale(out: dict, c: Console) -> None:
     for p in out["plans"]:
         what = "minReplicas" if p["kind"] == "HorizontalPodAutoscaler" else "replicas"
         change = "no change" if p["proposed"] is None else f"{what} {p['current']} -> {p['proposed']}"
-        c.print(f"  {p['namespace']}/{p['workload']} [{p['mode']}] {change}: {_short(p['reason'], 300)}"
-                + (f" ({p['note']})" if p["note"] else ""), soft_wrap=True)
+        # escaped: model names like forecast-request_rate[naive] are not rich markup
+        c.print(escape(f"  {p['namespace']}/{p['workload']} [{p['mode']}] {change}: {_short(p['reason'], 300)}"
+                       + (f" ({p['note']})" if p["note"] else "")), soft_wrap=True)
     c.print(f"  through the actuator: {_outcomes(out['results'])}", soft_wrap=True)
 
 
@@ -182,12 +184,12 @@ def print_tuning(out: dict, c: Console) -> None:
     for w in out["workloads"]:
         name = f"{w['namespace']}/{w['workload']}"
         if w["status"] != "tuned":
-            c.print(f"  {name}: {w['reason']}", soft_wrap=True)
+            c.print(escape(f"  {name}: {w['reason']}"), soft_wrap=True)
             continue
         cur, new, b, a = w["current"], w["chosen"], w["before"], w["after"]
         c.print(f"  {name} (HPA {w['hpa']}, {w['evaluations']} candidates in {w['seconds']:.0f} s):", soft_wrap=True)
-        c.print(f"    now:    {_hpa_line(cur)}", soft_wrap=True)
-        c.print(f"    tuned:  {_hpa_line(new)}", soft_wrap=True)
+        c.print(escape(f"    now:    {_hpa_line(cur)}"), soft_wrap=True)
+        c.print(escape(f"    tuned:  {_hpa_line(new)}"), soft_wrap=True)
         c.print(f"    expected on the last {w['days']:.1f} days replayed: SLO-violation minutes "
                 f"{b['violation_minutes']:.0f} -> {a['violation_minutes']:.0f}, replica-hours "
                 f"{b['replica_hours']:.0f} -> {a['replica_hours']:.0f}"

@@ -23,12 +23,15 @@ Policies, all on the same replayed test weeks, in one simulator run:
 - static peak / static mean: replicas for the training peak / mean demand;
 - HPA defaults: minReplicas 1, maxReplicas 2x the training peak's pods, 80 % CPU, Kubernetes default behavior;
 - HPA GA-tuned: DEAP NSGA-II (aiops.optimize.tuner) over target, min/max, windows, policies and CPU request,
-  `--budget` evaluations on the training weeks, chosen by the rule printed (cheapest within the SLO budget);
+  `--budget` evaluations on the training weeks, chosen by the rule printed (by default the fewest violation
+  minutes at no more replica-hours than the defaults; `--rule slo_budget`: the cheapest within the SLO budget);
 - HPA random search: the same space, budget, seed and rule;
 - pre-scaling: the planner (aiops.optimize.planner) fed by the gbm forecaster (fit once on the training data,
-  predicting 1 hour ahead every 5 minutes from the history up to each origin only), p99 + headroom, lead time of
-  one planning interval plus pod start-up, node provisioning and the autoscaler's scan; alone, and as the HPA's
-  minReplicas under the default HPA;
+  predicting 1 hour ahead every 5 minutes from the history up to each origin only), with a lead time of one
+  planning interval plus pod start-up, node provisioning and the autoscaler's scan; alone, and as the HPA's
+  minReplicas under the default HPA. Its quantile and headroom are chosen on the last training week (a gbm fit
+  before that week forecasting it causally) by the tuners' rule: the fewest violation minutes at no more
+  replica-hours than the default HPA;
 - oracle: the true demand's pods in place just early enough (the shortest lead with no violation).
 Reported: SLO-violation minutes and replica-hours, as ratios to the default HPA and to the oracle; requested
 core-hours and node cost; the tuning time and simulator evaluations per second. Seed: `--seed` (GA, random
@@ -54,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload_data  # noqa: E402
 from _datasets import DEFAULT_DATASETS  # noqa: E402
 
-from aiops.optimize.backtest import coarse, oracle_schedule, replay_plans  # noqa: E402
+from aiops.optimize.backtest import coarse, forecast_origins, oracle_schedule, plan_replay  # noqa: E402
 from aiops.optimize.planner import PlannerConfig  # noqa: E402
 from aiops.optimize.tuner import SearchSpace, TunerConfig, default_candidate, tune  # noqa: E402
 from aiops.optimize.whatif import HPA, HPAWithFloor, Scheduled, Static, WorkloadModel, evaluate  # noqa: E402
@@ -160,37 +163,39 @@ def run_trace(name: str, raw: pd.Series, train_end: pd.Timestamp, test_start: pd
               f"replica-h on the training weeks (default: {r.default.outcome.violation_minutes:.0f}, "
               f"{r.default.outcome.replica_hours:.0f}); {r.chosen.candidate.as_dict()}", flush=True)
 
-    # pre-scaling: gbm on the training data's 5-minute means, planning every 5 minutes over warm-up + test
+    # pre-scaling: the planner's quantile and headroom chosen on the last training week (gbm fit before it,
+    # forecasting it causally), by the tuners' rule; then gbm refit on all the training data for the test weeks
     hist5 = coarse(s, EVERY)
+    default = default_candidate(space, model)
+    chosen_cfg, val_table = choose_planner(fine, hist5, train_end, a, model, space, default)
     predict, fit_s, context = gbm_predict(hist5[hist5.index < train_end].dropna(), a.seed)
-    pcfg = PlannerConfig(quantile=a.quantile, headroom=a.headroom, lead=pd.Timedelta(minutes=a.lead_min),
-                         scale_in_hold=pd.Timedelta(minutes=15), min_replicas=1, max_replicas=space.max_replicas,
-                         max_model_age=pd.Timedelta(days=365))
-    bar = tqdm(desc=f"{name} plans", unit="origin", file=sys.stderr, leave=False)
+    bar = tqdm(desc=f"{name} forecasts", unit="origin", file=sys.stderr, leave=False)
     t0 = time.perf_counter()
-    rp = replay_plans(test_run, hist5, predict=predict, start=test_run.index[0], capacity=model.pod_capacity,
-                      cfg=pcfg, model="gbm", context=context, horizon=12,
-                      trained_at=train_end.tz_localize("UTC").to_pydatetime(),
-                      progress=lambda d, t: (setattr(bar, "total", t), bar.update(d - bar.n)))
+    origins = hist5.index[(hist5.index >= test_run.index[0]) & (hist5.index <= test_run.index[-1])]
+    fcs = forecast_origins(hist5, predict=predict, origins=origins, horizon=12, context=context,
+                           progress=lambda d, t: (setattr(bar, "total", t), bar.update(d - bar.n)))
     bar.close()
     plan_s = time.perf_counter() - t0
-    reps = rp.replicas
-    reps[reps < 0] = int(model.replicas_needed(np.array([test_run.iloc[0]]))[0])
-    reactive = float((rp.modes == "reactive").mean())
-    print(f"  gbm fit {fit_s:.0f} s; {len(rp.modes)} plans in {plan_s:.0f} s; reactive fall-back at "
-          f"{reactive:.1%} of origins", flush=True)
+    trained = train_end.tz_localize("UTC").to_pydatetime()
+    replays = {mode: plan_replay(test_run, hist5, fcs, capacity=model.pod_capacity, cfg=c, model="gbm",
+                                 trained_at=trained) for mode, c in chosen_cfg.items()}
+    start_reps = int(model.replicas_needed(np.array([test_run.iloc[0]]))[0])
+    for rp in replays.values():
+        rp.replicas[rp.replicas < 0] = start_reps
+    reactive = {m: float((rp.modes == "reactive").mean()) for m, rp in replays.items()}
+    print(f"  gbm fit {fit_s:.0f} s; {len(origins)} forecasts in {plan_s:.0f} s; reactive fall-back at "
+          + ", ".join(f"{v:.1%} ({m})" for m, v in reactive.items()) + " of origins", flush=True)
 
     need = model.replicas_needed(test_run.to_numpy())
-    leads = (2, 3, 4, 5, 6, 8, 10)
-    default = default_candidate(space, model)
+    leads = (4, 6, 8, 10, 15)
     pols = {
         "static peak": Static(int(need_train.max())),
         "static mean": Static(int(np.ceil(need_train.mean()))),
         "HPA defaults": HPA(default.hpa, default.cpu_request),
         "HPA GA-tuned": HPA(results["nsga2"].chosen.candidate.hpa, results["nsga2"].chosen.candidate.cpu_request),
         "HPA random search": HPA(results["random"].chosen.candidate.hpa, results["random"].chosen.candidate.cpu_request),
-        "pre-scaling": Scheduled(reps),
-        "pre-scaling + HPA": HPAWithFloor(default.hpa, reps, default.cpu_request),
+        "pre-scaling": Scheduled(replays["alone"].replicas),
+        "pre-scaling + HPA": HPAWithFloor(default.hpa, replays["hpa"].replicas, default.cpu_request),
         **{f"oracle lead {k}": Scheduled(oracle_schedule(need, k)) for k in leads},
     }
     t0 = time.perf_counter()
@@ -225,9 +230,55 @@ def run_trace(name: str, raw: pd.Series, train_end: pd.Timestamp, test_start: pd
                            "chosen": r.chosen.candidate.as_dict(), "train": r.chosen.outcome.as_dict(),
                            "default_train": r.default.outcome.as_dict(), "front": len(r.front)}
                        for m, r in results.items()},
-            "prescale": {"gbm_fit_s": round(fit_s, 1), "plans": len(rp.modes), "plan_s": round(plan_s, 1),
-                         "reactive_share": reactive, "planner": pcfg.model_dump(mode="json")},
+            "prescale": {"gbm_fit_s": round(fit_s, 1), "forecasts": len(origins), "forecast_s": round(plan_s, 1),
+                         "reactive_share": reactive,
+                         "planner": {m: c.model_dump(mode="json") for m, c in chosen_cfg.items()},
+                         "validation": val_table},
             "oracle_lead_min": int(best.split()[-1])}
+
+
+def planner_config(a, space: SearchSpace, quantile: str, headroom: float) -> PlannerConfig:
+    return PlannerConfig(quantile=quantile, headroom=headroom, lead=pd.Timedelta(minutes=a.lead_min),
+                         scale_in_hold=pd.Timedelta(minutes=15), min_replicas=1, max_replicas=space.max_replicas,
+                         max_model_age=pd.Timedelta(days=365))
+
+
+def choose_planner(fine: pd.Series, hist5: pd.Series, train_end: pd.Timestamp, a, model: WorkloadModel,
+                   space: SearchSpace, default) -> tuple[dict[str, PlannerConfig], list[dict]]:
+    """Per mode (alone, under the HPA): the planner setting with the fewest violation minutes at no more replica-hours
+    than the default HPA on the validation week (the last training week, forecast by a gbm fit before it); the
+    cheapest when none is that cheap."""
+    val_start = train_end - pd.Timedelta(days=7)
+    predict, _, context = gbm_predict(hist5[hist5.index < val_start].dropna(), a.seed)
+    run = fine[(fine.index >= val_start - pd.Timedelta(days=1)) & (fine.index < train_end)]
+    origins = hist5.index[(hist5.index >= run.index[0]) & (hist5.index <= run.index[-1])]
+    fcs = forecast_origins(hist5, predict=predict, origins=origins, horizon=12, context=context)
+    grid = [(q, h) for q in a.quantiles.split(",") for h in (float(x) for x in a.headrooms.split(","))]
+    trained = val_start.tz_localize("UTC").to_pydatetime()
+    reps = {}
+    for q, h in grid:
+        rp = plan_replay(run, hist5, fcs, capacity=model.pod_capacity, cfg=planner_config(a, space, q, h),
+                         model="gbm", trained_at=trained)
+        rp.replicas[rp.replicas < 0] = int(model.replicas_needed(np.array([run.iloc[0]]))[0])
+        reps[(q, h)] = rp.replicas
+    pols = [HPA(default.hpa, default.cpu_request)]
+    pols += [Scheduled(r) for r in reps.values()] + [HPAWithFloor(default.hpa, r, default.cpu_request)
+                                                     for r in reps.values()]
+    outs = evaluate(run.to_numpy(), pols, model=model, warmup=1440)
+    base, n = outs[0], len(grid)
+    table, chosen = [], {}
+    for mode, part in (("alone", outs[1 : 1 + n]), ("hpa", outs[1 + n :])):
+        rows = [{"mode": mode, "quantile": q, "headroom": h, **o.as_dict()} for (q, h), o in zip(grid, part)]
+        table += rows
+        ok = [r for r in rows if r["replica_hours"] <= base.replica_hours]
+        best = (min(ok, key=lambda r: (r["violation_minutes"], r["replica_hours"])) if ok
+                else min(rows, key=lambda r: r["replica_hours"]))
+        chosen[mode] = planner_config(a, space, best["quantile"], best["headroom"])
+        print(f"  planner ({mode}) on the validation week: {best['quantile']} + {best['headroom']:.0%} headroom: "
+              f"{best['violation_minutes']:.0f} violation min, {best['replica_hours']:.0f} replica-h (default HPA "
+              f"{base.violation_minutes:.0f}, {base.replica_hours:.0f})", flush=True)
+    table.append({"mode": "HPA defaults", **base.as_dict()})
+    return chosen, table
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -276,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rule", choices=("within_cost", "slo_budget"), default="within_cost",
                    help="how the tuners pick their point (aiops.optimize.tuner.choose)")
     p.add_argument("--slo-budget", type=float, default=0.001, help="share of minutes the chosen point may violate")
-    p.add_argument("--quantile", default="p99")
-    p.add_argument("--headroom", type=float, default=0.15)
+    p.add_argument("--quantiles", default="p50,p90,p99", help="planner quantiles tried on the validation week")
+    p.add_argument("--headrooms", default="0,0.1,0.25", help="planner headrooms tried on the validation week")
     p.add_argument("--lead-min", type=int, default=11)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)

@@ -1,18 +1,21 @@
 """What each kind of change reads from an object, the patch that makes it, and the change that undoes it.
 
-The fields a change touches are read into a flat dict of plain numbers (`before`/`after` in the audit record,
-what guardrails compare and what a rollback restores). Quantities are numbers here (cores, bytes) and strings
-only in patches (`250m`, `512Mi`), so comparisons never depend on how a quantity was spelt.
+The fields a change touches are read into a flat dict of plain JSON values (`before`/`after` in the audit
+record, what guardrails compare and what a rollback restores). Quantities are numbers here (cores, bytes) and
+strings only in patches (`250m`, `512Mi`), so comparisons never depend on how a quantity was spelt. HPA scaling
+policies are lists of `{"type", "value", "period_s"}` dicts: the same shape in a fresh read and in an audit record
+read back from JSON, so the two compare equal.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from decimal import Decimal
 from typing import Any
 
 from aiops.actuator.recommendation import (
-    Change, HPAChange, NodePoolChange, ReplicasChange, ResourcesChange, Target,
+    BEHAVIOR_FIELDS, Change, HPAChange, NodePoolChange, ReplicasChange, ResourcesChange, Target,
 )
 
 Obj = dict[str, Any]
@@ -47,6 +50,38 @@ def _container(obj: Obj, name: str | None) -> Obj:
     raise KeyError(f"container {name!r} not found; the object has {[c.get('name') for c in ctrs]}")
 
 
+# What the API server fills in for a missing behavior side (autoscaling/v2 defaults, Kubernetes
+# pkg/apis/autoscaling/v2/defaults.go): reading them for an HPA without behavior gives a rollback a definite
+# state to restore instead of "unset", which a merge patch could not restore.
+_PCT100 = {"type": "Percent", "value": 100, "period_s": 15}
+DEFAULT_BEHAVIOR: dict[str, dict[str, Any]] = {
+    "scaleUp": {"stabilization_s": 0, "select": "Max",
+                "policies": [_PCT100, {"type": "Pods", "value": 4, "period_s": 15}]},
+    "scaleDown": {"stabilization_s": 300, "select": "Max", "policies": [_PCT100]},
+}
+_SIDES = (("scaleUp", "scale_up"), ("scaleDown", "scale_down"))
+
+
+def _policies(raw: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(raw, list) or not raw:
+        return None
+    ps = [p if isinstance(p, dict) else {} for p in raw]
+    return [{"type": p.get("type"), "value": p.get("value"), "period_s": p.get("periodSeconds")} for p in ps]
+
+
+def _behavior_fields(spec: Obj, with_policies: bool) -> dict[str, Any]:
+    beh = spec.get("behavior") or {}
+    out: dict[str, Any] = {}
+    for side, key in _SIDES:
+        rules, default = beh.get(side) or {}, DEFAULT_BEHAVIOR[side]
+        window = rules.get("stabilizationWindowSeconds")
+        out[f"{key}_stabilization_s"] = default["stabilization_s"] if window is None else window
+        if with_policies:
+            out[f"{key}_policies"] = _policies(rules.get("policies")) or copy.deepcopy(default["policies"])
+            out[f"{key}_select"] = rules.get("selectPolicy") or default["select"]
+    return out
+
+
 def _cpu_metric(spec: Obj) -> int | None:
     for m in spec.get("metrics") or []:
         if m.get("type") == "Resource" and (m.get("resource") or {}).get("name") == "cpu":
@@ -54,8 +89,9 @@ def _cpu_metric(spec: Obj) -> int | None:
     return None
 
 
-def fields(change: Change, obj: Obj, target: Target) -> dict[str, float | int | None]:
-    """The values, in `obj`, of the fields `change` sets (None where the object leaves one unset)."""
+def fields(change: Change, obj: Obj, target: Target) -> dict[str, Any]:
+    """The values, in `obj`, of the fields `change` sets (None where the object leaves one unset; for an HPA's
+    behavior, the Kubernetes defaults the object runs with)."""
     spec = obj.get("spec") or {}
     if isinstance(change, ReplicasChange):
         return {"replicas": spec.get("replicas", 1)}
@@ -68,11 +104,10 @@ def fields(change: Change, obj: Obj, target: Target) -> dict[str, float | int | 
                 out[f"{r}_{sect[:-1]}"] = None if raw is None else parse_quantity(raw)
         return out
     if isinstance(change, HPAChange):
-        beh = spec.get("behavior") or {}
+        # policies only for a change that sets some: the audit records of other HPA changes keep their shape
+        with_policies = any(getattr(change, k) is not None for k in BEHAVIOR_FIELDS)
         return {"min_replicas": spec.get("minReplicas", 1), "max_replicas": spec.get("maxReplicas"),
-                "target_cpu_utilization": _cpu_metric(spec),
-                "scale_up_stabilization_s": (beh.get("scaleUp") or {}).get("stabilizationWindowSeconds"),
-                "scale_down_stabilization_s": (beh.get("scaleDown") or {}).get("stabilizationWindowSeconds")}
+                "target_cpu_utilization": _cpu_metric(spec), **_behavior_fields(spec, with_policies)}
     if isinstance(change, NodePoolChange):
         ann = (obj.get("metadata") or {}).get("annotations") or {}
         return {"min_nodes": _int_or_none(ann.get(CAPI_MIN)), "max_nodes": _int_or_none(ann.get(CAPI_MAX)),
@@ -87,9 +122,10 @@ def _int_or_none(v: Any) -> int | None:
         return None
 
 
-def wanted(change: Change) -> dict[str, float | int]:
-    """The fields the change sets and their new values (unset fields of the change are left alone)."""
-    return {k: v for k, v in change.model_dump().items() if k != "type" and v is not None}
+def wanted(change: Change) -> dict[str, Any]:
+    """The fields the change sets and their new values (unset fields of the change are left alone), in the shape
+    `fields` reads them (JSON: policies as lists of dicts)."""
+    return {k: v for k, v in change.model_dump(mode="json").items() if k != "type" and v is not None}
 
 
 def projected(change: Change, before: dict[str, Any]) -> dict[str, Any]:
@@ -131,9 +167,19 @@ def patch(change: Change, obj: Obj, target: Target) -> tuple[Obj, str]:
                 metrics.append({"type": "Resource", "resource": {"name": "cpu", "target": {
                     "type": "Utilization", "averageUtilization": change.target_cpu_utilization}}})
             s["metrics"] = metrics  # a list: merge patch replaces it whole, so it carries the others along
-        for side, key in (("scaleUp", "scale_up_stabilization_s"), ("scaleDown", "scale_down_stabilization_s")):
-            if w.get(key) is not None:
-                s.setdefault("behavior", {})[side] = {"stabilizationWindowSeconds": w[key]}
+        # only the fields set: a merge patch merges objects key by key, so the side's other fields
+        # (stabilizationWindowSeconds, tolerance, ...) stay, and replaces the `policies` list whole
+        for side, key in _SIDES:
+            rules: Obj = {}
+            if f"{key}_stabilization_s" in w:
+                rules["stabilizationWindowSeconds"] = w[f"{key}_stabilization_s"]
+            if f"{key}_policies" in w:
+                rules["policies"] = [{"type": p["type"], "value": p["value"], "periodSeconds": p["period_s"]}
+                                     for p in w[f"{key}_policies"]]
+            if f"{key}_select" in w:
+                rules["selectPolicy"] = w[f"{key}_select"]
+            if rules:
+                s.setdefault("behavior", {})[side] = rules
         body["spec"] = s
         return body, MERGE
     if isinstance(change, NodePoolChange):
@@ -157,18 +203,33 @@ def inverse(change: Change, before: dict[str, Any]) -> Change:
     return type(change)(**back)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal as the HPA sees them: the order of policies does not matter (each one limits on its own)."""
+    if isinstance(a, list) and isinstance(b, list):
+        key = lambda p: json.dumps(p, sort_keys=True)  # noqa: E731 - policies are dicts: no natural order
+        return sorted(a, key=key) == sorted(b, key=key)
+    return a == b
+
+
 def significant(change: Change, before: dict[str, Any]) -> float:
-    """The largest relative step among the fields the change sets (inf where a field was unset before)."""
+    """The largest relative step among the fields the change sets (inf where a field was unset before, and where
+    a non-numeric field such as a policy list or select policy differs; 0 where it is the same)."""
     steps = []
     for k, v in wanted(change).items():
         old = before.get(k)
         if old is None:
             steps.append(float("inf"))
+        elif not _number(v) or not _number(old):
+            steps.append(0.0 if _same(v, old) else float("inf"))
         elif old == 0:
             steps.append(0.0 if v == 0 else float("inf"))
         else:
             steps.append(abs(v / old - 1.0))
     return max(steps) if steps else 0.0
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def normalise(change: Change) -> Change:

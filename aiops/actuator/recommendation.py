@@ -13,7 +13,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationInfo, field_validator, model_serializer,
+    model_validator,
+)
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -62,8 +65,32 @@ class ReplicasChange(_Value):
     replicas: int = Field(..., ge=0)
 
 
+MAX_POLICIES = 4
+
+
+class HPAPolicy(_Value):
+    """One HPA scaling policy (autoscaling/v2 `HPAScalingPolicy`): at most `value` pods, or `value` percent of the
+    current replicas, added (scale-up) or removed (scale-down) per `period_s` seconds."""
+
+    type: Literal["Pods", "Percent"]
+    value: int = Field(..., gt=0, description="pods, or percent of the current replicas")
+    period_s: int = Field(..., ge=1, le=1800, description="the window the limit applies to (periodSeconds)")
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.value}{'%' if self.type == 'Percent' else ''}/{self.period_s}s"
+
+
+SelectPolicy = Literal["Max", "Min", "Disabled"]
+# the HPA change's policy fields (added after the others: left out of its dump when unset, see `_compact`)
+BEHAVIOR_FIELDS = ("scale_up_policies", "scale_down_policies", "scale_up_select", "scale_down_select")
+
+
 class HPAChange(_Value):
-    """Set fields of a HorizontalPodAutoscaler's spec (autoscaling/v2); unset fields stay as they are."""
+    """Set fields of a HorizontalPodAutoscaler's spec (autoscaling/v2); unset fields stay as they are.
+
+    The policies of a direction are replaced whole (as a JSON merge patch replaces a list); the select policy says
+    which of them wins (`Max`: the largest change, `Min`: the smallest, `Disabled`: no scaling in that direction).
+    """
 
     type: Literal["hpa"] = "hpa"
     min_replicas: int | None = Field(None, ge=1)
@@ -71,6 +98,35 @@ class HPAChange(_Value):
     target_cpu_utilization: int | None = Field(None, ge=1, le=1000, description="percent of the CPU request")
     scale_up_stabilization_s: int | None = Field(None, ge=0, le=3600)
     scale_down_stabilization_s: int | None = Field(None, ge=0, le=3600)
+    scale_up_policies: tuple[HPAPolicy, ...] | None = Field(
+        None, description=f"behavior.scaleUp.policies: 1 to {MAX_POLICIES}, replacing the current ones")
+    scale_down_policies: tuple[HPAPolicy, ...] | None = Field(
+        None, description=f"behavior.scaleDown.policies: 1 to {MAX_POLICIES}, replacing the current ones")
+    scale_up_select: SelectPolicy | None = Field(None, description="behavior.scaleUp.selectPolicy")
+    scale_down_select: SelectPolicy | None = Field(None, description="behavior.scaleDown.selectPolicy")
+
+    @field_validator("scale_up_policies", "scale_down_policies")
+    @classmethod
+    def _policy_count(cls, v: tuple[HPAPolicy, ...] | None, info: ValidationInfo) -> tuple[HPAPolicy, ...] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError(f"{info.field_name} is empty: Kubernetes needs at least one policy per direction; "
+                             "leave it unset (null) to keep the current policies")
+        if len(v) > MAX_POLICIES:
+            raise ValueError(f"{info.field_name} has {len(v)} policies, at most {MAX_POLICIES} are accepted: "
+                             "keep the ones that bind (e.g. one Percent and one Pods policy)")
+        return v
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # unset behavior fields are left out, so an HPA change made before they existed dumps (and fingerprints)
+        # exactly as it did: resubmitting it stays a no-op
+        out = handler(self)
+        for k in BEHAVIOR_FIELDS:
+            if out.get(k, 0) is None:
+                del out[k]
+        return out
 
     @model_validator(mode="after")
     def _something(self) -> "HPAChange":

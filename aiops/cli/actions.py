@@ -57,6 +57,10 @@ def _console():
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
+    if isinstance(v, (list, tuple)) and v and all(isinstance(p, dict) and "period_s" in p for p in v):
+        from aiops.actuator.recommendation import HPAPolicy
+
+        return "+".join(str(HPAPolicy(**p)) for p in v)  # HPA behavior policies, as "Pods 4/15s+Percent 100%/15s"
     return "-" if v is None else str(v)
 
 

@@ -37,6 +37,59 @@ def coarse(fine: pd.Series, every: int) -> pd.Series:
     return fine.resample(step * every, origin=fine.index[0], label="left", closed="left").mean()
 
 
+def forecast_origins(coarse_hist: pd.Series, *, predict: Predict, origins: pd.DatetimeIndex, horizon: int = 12,
+                     context: int = 2304, batch: int = 64,
+                     progress: Callable[[int, int], None] | None = None) -> dict[pd.Timestamp, pd.DataFrame]:
+    """The forecast made at each origin from the coarse history strictly before it (the bucket starting at the
+    origin has not happened yet), with a `time` column: the end of each forecast bucket."""
+    values = coarse_hist.to_numpy(np.float64)
+    pos = {t: i for i, t in enumerate(coarse_hist.index)}
+    step = coarse_hist.index[1] - coarse_hist.index[0]
+    out: dict[pd.Timestamp, pd.DataFrame] = {}
+    for b in range(0, len(origins), batch):
+        chunk = origins[b : b + batch]
+        frames = []
+        for k, o in enumerate(chunk):
+            i = pos[o]
+            lo = max(0, i - context)
+            frames.append(pd.DataFrame({"series": f"o{b + k}", "ts": coarse_hist.index[lo:i], "value": values[lo:i]}))
+        fc = predict(pd.concat(frames, ignore_index=True), horizon)
+        for k, (sid, f) in enumerate(sorted(fc.groupby("series"), key=lambda kv: int(kv[0][1:]))):
+            f = f.sort_values("h")
+            # a forecast step labelled t is the demand over [t, t + step): the planner gets its end
+            out[origins[int(sid[1:])]] = f.assign(time=pd.to_datetime(f["ts"], utc=True) + step)
+        if progress:
+            progress(min(b + batch, len(origins)), len(origins))
+    return out
+
+
+def plan_replay(fine: pd.Series, coarse_hist: pd.Series, forecasts: dict[pd.Timestamp, pd.DataFrame], *,
+                capacity: float, cfg: PlannerConfig, model: str = "model", version: str = "1",
+                trained_at: datetime | None = None, error_window: int = 288) -> PlanReplay:
+    """Plan at every origin of `forecasts` (sorted) with the demand observed up to it; targets hold until the next."""
+    every = int(round((coarse_hist.index[1] - coarse_hist.index[0]) / (fine.index[1] - fine.index[0])))
+    origins = pd.DatetimeIndex(sorted(forecasts))
+    trained_at = trained_at or datetime(1970, 1, 1, tzinfo=timezone.utc)
+    reps = np.full(len(fine), -1, np.int64)
+    fine_pos = fine.index.get_indexer(origins)
+    fine_utc = fine.tz_localize("UTC") if fine.index.tz is None else fine
+    p50_next = pd.Series([float(forecasts[o]["p50"].iloc[0]) if len(forecasts[o]) else np.nan for o in origins],
+                         index=origins)
+    modes, errs = {}, {}
+    for k, o in enumerate(origins):
+        err = _recent_error(p50_next, coarse_hist, o, error_window)
+        health = ModelHealth(model, version, trained_at, err)
+        j = fine_pos[k]
+        observed = fine_utc.iloc[max(0, j - 60) : j]
+        if observed.empty:
+            observed = fine_utc.iloc[j : j + 1] * 0  # nothing seen yet: no floor from observations
+        now = (o if o.tzinfo else o.tz_localize("UTC")).to_pydatetime()
+        p = plan(forecasts[o], observed, capacity=capacity, now=now, health=health, cfg=cfg)
+        reps[j : j + every] = p.target
+        modes[o], errs[o] = p.mode, err
+    return PlanReplay(reps, pd.Series(modes), pd.Series(errs))
+
+
 def replay_plans(fine: pd.Series, coarse_hist: pd.Series, *, predict: Predict, start: pd.Timestamp,
                  capacity: float, cfg: PlannerConfig, model: str = "model", version: str = "1",
                  trained_at: datetime | None = None, horizon: int = 12, context: int = 2304, batch: int = 64,
@@ -46,45 +99,11 @@ def replay_plans(fine: pd.Series, coarse_hist: pd.Series, *, predict: Predict, s
     `coarse_hist` is the coarse series the forecaster reads (NaN where unknown); a forecast at origin o sees its
     values with timestamps < o only (the bucket starting at o has not happened yet).
     """
-    every = int(round((coarse_hist.index[1] - coarse_hist.index[0]) / (fine.index[1] - fine.index[0])))
     origins = coarse_hist.index[(coarse_hist.index >= start) & (coarse_hist.index <= fine.index[-1])]
-    values = coarse_hist.to_numpy(np.float64)
-    pos = {t: i for i, t in enumerate(coarse_hist.index)}
-    trained_at = trained_at or datetime(1970, 1, 1, tzinfo=timezone.utc)
-    reps = np.full(len(fine), -1, np.int64)
-    fine_pos = fine.index.get_indexer(origins)
-    p50_next = pd.Series(np.nan, index=origins)
-    modes, errs = {}, {}
-    done = 0
-    for b in range(0, len(origins), batch):
-        chunk = origins[b : b + batch]
-        frames = []
-        for k, o in enumerate(chunk):
-            i = pos[o]
-            lo = max(0, i - context)
-            frames.append(pd.DataFrame({"series": f"o{b + k}", "ts": coarse_hist.index[lo:i], "value": values[lo:i]}))
-        fc = predict(pd.concat(frames, ignore_index=True), horizon)
-        for k, o in enumerate(chunk):
-            f = fc[fc["series"] == f"o{b + k}"].sort_values("h")
-            # a forecast step labelled t is the demand over [t, t + coarse step): the planner gets its end
-            f = f.assign(time=pd.to_datetime(f["ts"], utc=True) + (coarse_hist.index[1] - coarse_hist.index[0]))
-            p50_next[o] = float(f["p50"].iloc[0]) if len(f) else np.nan
-            err = _recent_error(p50_next, coarse_hist, o, error_window)
-            health = ModelHealth(model, version, trained_at, err)
-            j = fine_pos[b + k]
-            observed = fine.iloc[max(0, j - 60) : j]
-            if observed.empty:
-                observed = fine.iloc[j : j + 1] * 0  # nothing seen yet: no floor from observations
-            if observed.index.tz is None:
-                observed = observed.tz_localize("UTC")
-            now = (o if o.tzinfo else o.tz_localize("UTC")).to_pydatetime()
-            p = plan(f, observed, capacity=capacity, now=now, health=health, cfg=cfg)
-            reps[j : j + every] = p.target
-            modes[o], errs[o] = p.mode, err
-        done += len(chunk)
-        if progress:
-            progress(done, len(origins))
-    return PlanReplay(reps, pd.Series(modes), pd.Series(errs))
+    fcs = forecast_origins(coarse_hist, predict=predict, origins=origins, horizon=horizon, context=context,
+                           batch=batch, progress=progress)
+    return plan_replay(fine, coarse_hist, fcs, capacity=capacity, cfg=cfg, model=model, version=version,
+                       trained_at=trained_at, error_window=error_window)
 
 
 def _recent_error(p50_next: pd.Series, actual: pd.Series, o: pd.Timestamp, window: int) -> float:

@@ -134,6 +134,9 @@ def _tune_one(row: WorkloadTuning, frame: pd.DataFrame, cluster, settings: Setti
     lo = max(0.05, request * (1 - g.max_step_down), request / 2)
     hi = min(request * (1 + g.max_step_up), limit or math.inf)
     space = space.model_copy(update={"max_replicas": max(space.max_replicas, hpa.max_replicas),
+                                     # never less room for surges than the HPA running now has over the peak
+                                     "min_max_replicas": max(space.min_max_replicas,
+                                                             min(hpa.max_replicas, space.max_replicas)),
                                      "max_min_replicas": max(space.max_min_replicas, hpa.min_replicas),
                                      "cpu_request": (round(min(lo, hi), 3), round(hi, 3))})
     tcfg = TunerConfig(budget=cfg.budget, population=cfg.population, seed=cfg.seed, workers=cfg.workers,

@@ -43,6 +43,8 @@ class SearchSpace(BaseModel):
     target: tuple[float, float] = (0.3, 1.2)
     max_min_replicas: int = Field(10, ge=1, description="largest minReplicas tried")
     max_replicas: int = Field(40, ge=1, description="largest maxReplicas tried")
+    min_max_replicas: int = Field(1, ge=1, description="smallest maxReplicas tried: the headroom an HPA keeps for "
+                                  "surges the replayed demand did not have")
     up_window_s: tuple[int, int] = (0, 600)
     up_percent: tuple[int, int] = (10, 1000)
     up_pods: tuple[int, int] = (1, 20)
@@ -54,9 +56,11 @@ class SearchSpace(BaseModel):
 
     @classmethod
     def for_demand(cls, demand: np.ndarray, model: WorkloadModel, **kw) -> "SearchSpace":
-        """minReplicas up to what the peak needs, maxReplicas up to twice that (at least 4)."""
+        """minReplicas up to what the peak needs, maxReplicas from 1.5 to 2 times that (at least 4)."""
         peak = int(model.replicas_needed(np.array([float(np.max(demand))]))[0])
-        return cls(max_min_replicas=max(1, peak), max_replicas=max(4, 2 * peak), **kw)
+        top = max(4, 2 * peak)
+        return cls(max_min_replicas=max(1, peak), max_replicas=top, min_max_replicas=min(top, math.ceil(1.5 * peak)),
+                   **kw)
 
 
 class TunerConfig(BaseModel):
@@ -138,7 +142,8 @@ def decode(genome: list[float] | tuple[float, ...], space: SearchSpace) -> Candi
     logr = lambda lo_hi, x: lo_hi[0] * (lo_hi[1] / lo_hi[0]) ** x  # noqa: E731
     step = lambda v, s: int(round(v / s) * s)  # noqa: E731
     minr = 1 + int(round(g["min_replicas"] * (space.max_min_replicas - 1)))
-    maxr = max(minr, minr + int(round(g["max_replicas"] * (space.max_replicas - minr))))
+    lo_max = max(minr, min(space.min_max_replicas, space.max_replicas))
+    maxr = lo_max + int(round(g["max_replicas"] * max(0, space.max_replicas - lo_max)))
     up = HPAScalingRules(
         stabilization_window_s=step(lin(space.up_window_s, g["up_window"]), 15),
         policies=(HPAScalingPolicy(type="Percent", value=max(1, int(round(logr(space.up_percent, g["up_percent"])))),

@@ -28,7 +28,7 @@ def _run(args, cwd, **env):
 # the holdout; the demo test trains the fast candidates only, on one forecasting and one detection task
 SMALL_TRAINING = {"AIOPS_TRAIN__FORECASTERS": '["naive"]', "AIOPS_TRAIN__DETECTORS": '["isolation_forest"]',
                   "AIOPS_TRAIN__FORECAST_METRICS": '["request_rate"]', "AIOPS_TRAIN__DETECT_UNIVARIATE": "[]",
-                  "AIOPS_TRAIN__HOLDOUT_HOURS": "6"}
+                  "AIOPS_TRAIN__HOLDOUT_HOURS": "6", "AIOPS_TUNE__BUDGET": "32", "AIOPS_TUNE__MAX_WORKLOADS": "2"}
 
 
 def test_demo_runs_the_pipeline_and_prints_a_readable_summary(tmp_path):
@@ -47,6 +47,14 @@ def test_demo_runs_the_pipeline_and_prints_a_readable_summary(tmp_path):
     assert "forecast-request_rate: candidates on holdout" in out and "detect-workload: candidates" in out
     assert "naive v1: promoted to champion" in out
     assert "Anomalies found by the champion detectors" in out and re.search(r"detect-workload: \w+ v1 scored", out)
+    # the act steps: what would be pre-scaled and why, the tuned HPA settings and their expected effect, both
+    # dry-run through the actuator against the in-process simulated API (mode dry-run, the demo's developer role)
+    assert "Pre-scaling: replicas planned ahead of the forecast demand, and why" in out
+    assert re.search(r"\[predictive\] (replicas|minReplicas) \d+ -> \d+: predictive: forecast-request_rate\[\w+\]", out)
+    assert re.search(r"through the actuator: .*dry-run-ok \d+", out)
+    assert "HPA tuning: NSGA-II in the simulator" in out and "32 candidates in" in out
+    assert re.search(r"expected on the last [\d.]+ days replayed: SLO-violation minutes \d+ -> \d+, replica-hours", out)
+    assert "aiops suggestions --all" in out
     # progress and per-window Prefect logs went to stderr
     assert "Flow run" in proc.stderr and "window 2026-" in proc.stderr
     assert any(data.glob("raw/metric=cpu_usage/day=*/simulator__*.parquet"))
@@ -86,5 +94,5 @@ def test_demo_runs_the_pipeline_and_prints_a_readable_summary(tmp_path):
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)
-    assert {"pipeline", "ingest", "features", "train", "detect"} <= flows
-    assert states.count("COMPLETED") == 10  # two demo runs, each a pipeline with its four subflows
+    assert {"pipeline", "ingest", "features", "train", "detect", "prescale", "tune"} <= flows
+    assert states.count("COMPLETED") == 14  # two demo runs, each a pipeline with its six subflows

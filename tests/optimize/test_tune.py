@@ -111,6 +111,11 @@ def test_chosen_settings_are_applied_through_the_actuator_and_read_back(world):
     assert (live.spec.min_replicas, live.spec.max_replicas) == (c.min_replicas, c.max_replicas)
     assert live.spec.metrics[0].resource.target.average_utilization == round(c.target_cpu_utilization * 100)
     assert live.spec.behavior.scale_down.stabilization_window_seconds == c.scale_down.stabilization_window_s
+    # the rate policies the search chose are the ones the cluster runs
+    got = [(p.type, p.value, p.period_seconds) for p in live.spec.behavior.scale_up.policies]
+    assert got == [(p.type, p.value, p.period_s) for p in c.scale_up.policies]
+    got = [(p.type, p.value, p.period_seconds) for p in live.spec.behavior.scale_down.policies]
+    assert got == [(p.type, p.value, p.period_s) for p in c.scale_down.policies]
 
 
 def test_hpa_change_carries_every_setting_and_fine_demand_holds_each_step():
@@ -118,6 +123,8 @@ def test_hpa_change_carries_every_setting_and_fine_demand_holds_each_step():
     ch = hpa_change(c)
     assert (ch.min_replicas, ch.max_replicas, ch.target_cpu_utilization) == (2, 9, 66)
     assert ch.scale_down_stabilization_s == 300 and ch.scale_up_stabilization_s == 0
+    assert [str(p) for p in ch.scale_up_policies] == ["Percent 100%/15s", "Pods 4/15s"]
+    assert ch.scale_up_select == "Max" and [str(p) for p in ch.scale_down_policies] == ["Percent 100%/15s"]
     ts = pd.date_range("2026-01-01", periods=4, freq="5min", tz="UTC")
     frame = pd.DataFrame({"ts": ts, "request_rate": [1.0, np.nan, 3.0, 4.0]})
     d = fine_demand(frame, 300)

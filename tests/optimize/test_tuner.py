@@ -13,7 +13,7 @@ from aiops.optimize.tuner import (GENES, Evaluated, SearchSpace, TunerConfig, ch
 from aiops.optimize.whatif import Outcome, WorkloadModel
 
 MODEL = WorkloadModel()
-SPACE = SearchSpace(max_min_replicas=6, max_replicas=16)
+SPACE = SearchSpace(max_min_replicas=6, max_replicas=16, min_max_replicas=8)
 
 
 def _demand(days: float = 1.5, seed: int = 0) -> np.ndarray:
@@ -31,6 +31,7 @@ def test_every_genome_decodes_to_valid_settings_within_the_space(genome):
     c = decode(genome, SPACE)
     h = c.hpa
     assert 1 <= h.min_replicas <= SPACE.max_min_replicas and h.min_replicas <= h.max_replicas <= SPACE.max_replicas
+    assert h.max_replicas >= SPACE.min_max_replicas
     assert SPACE.target[0] <= h.target_cpu_utilization <= SPACE.target[1]
     assert SPACE.cpu_request[0] <= c.cpu_request <= SPACE.cpu_request[1] + 1e-9
     assert 0 <= h.scale_down.stabilization_window_s <= SPACE.down_window_s[1]
