@@ -56,11 +56,9 @@ class SearchSpace(BaseModel):
 
     @classmethod
     def for_demand(cls, demand: np.ndarray, model: WorkloadModel, **kw) -> "SearchSpace":
-        """minReplicas up to what the peak needs, maxReplicas from 1.5 to 2 times that (at least 4)."""
+        """minReplicas up to what the peak needs, maxReplicas up to twice that (at least 4)."""
         peak = int(model.replicas_needed(np.array([float(np.max(demand))]))[0])
-        top = max(4, 2 * peak)
-        return cls(max_min_replicas=max(1, peak), max_replicas=top, min_max_replicas=min(top, math.ceil(1.5 * peak)),
-                   **kw)
+        return cls(max_min_replicas=max(1, peak), max_replicas=max(4, 2 * peak), **kw)
 
 
 class TunerConfig(BaseModel):
