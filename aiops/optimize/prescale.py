@@ -28,7 +28,7 @@ from aiops.errors import SchemaError
 from aiops.optimize.config import PrescaleSettings
 from aiops.optimize.planner import ModelHealth, ReplicaPlan, plan
 from aiops.optimize.prescale_inputs import (
-    Capacity, CapacityError, Champion, estimate_capacity, load_champion, reach, recent_errors,
+    Capacity, CapacityError, Champion, estimate_capacity, latest_ts, load_champion, load_metrics, reach, recent_errors,
 )
 
 if TYPE_CHECKING:  # aiops.settings can then embed PrescaleSettings without an import cycle
@@ -66,29 +66,6 @@ class WorkloadPlan:
 
 # --- planning ---------------------------------------------------------------------------------------------------
 
-def _latest(settings: Settings, metric: str) -> pd.Timestamp:
-    from aiops.store import Store
-
-    root = settings.data_dir / "features" / "series"
-    days = sorted(p.name[4:] for p in root.glob("day=*")) if root.is_dir() else []
-    if not days:
-        raise SchemaError(f"prescale: no stored features in {root}; run `aiops ingest` and `aiops features` first")
-    rows = Store(settings.data_dir).read_table("features/series", start=pd.Timestamp(days[-1], tz="UTC"),
-                                               columns=["ts"], where={"metric": [metric]})
-    if rows.empty:
-        raise SchemaError(f"prescale: no stored series of metric {metric!r} on {days[-1]}; check prescale.metric "
-                          "(e.g. request_rate) and run `aiops features`")
-    return pd.Timestamp(rows["ts"].max())
-
-
-def _panel(settings: Settings, metrics: tuple[str, ...], start: pd.Timestamp) -> pd.DataFrame:
-    from aiops.store import Store
-    from aiops.tasks import Task, load_panel
-
-    task = Task(f"prescale-{'+'.join(metrics)}", "forecast", metrics, ())
-    return load_panel(Store(settings.data_dir), task, settings, start=start.to_pydatetime())
-
-
 def plan_workloads(settings: Settings, cfg: PrescaleSettings | None = None, *,
                    now: datetime | None = None) -> list[WorkloadPlan]:
     """The plan of every selected workload of `settings.cluster_name` (skipped ones with their reason).
@@ -99,14 +76,14 @@ def plan_workloads(settings: Settings, cfg: PrescaleSettings | None = None, *,
 
     cfg = cfg or prescale_settings(settings)
     step = pd.Timedelta(seconds=settings.train.step_seconds)
-    t_now = _utc(now) if now is not None else _latest(settings, cfg.metric)
+    t_now = _utc(now) if now is not None else latest_ts(settings, cfg.metric)
     champ = load_champion(settings, cfg.metric)
     context = reach(champ.model, step) if champ else step
     back = max(pd.Timedelta(hours=cfg.history_hours), pd.Timedelta(hours=cfg.error_window_hours) + context)
-    demand = _panel(settings, (cfg.metric,), t_now - back)
+    demand = load_metrics(settings, (cfg.metric,), t_now - back)
     demand = demand.loc[pd.to_datetime(demand["ts"], utc=True) <= t_now]
     try:
-        usage: pd.DataFrame | str = _panel(settings, (cfg.metric, "cpu_usage", "replicas_available"),
+        usage: pd.DataFrame | str = load_metrics(settings, (cfg.metric, "cpu_usage", "replicas_available"),
                                            t_now - pd.Timedelta(hours=cfg.history_hours))
         usage = usage.loc[pd.to_datetime(usage["ts"], utc=True) <= t_now].rename(columns={cfg.metric: "request_rate"})
     except SchemaError as exc:  # every row says why it has no plan, instead of one error for the whole run

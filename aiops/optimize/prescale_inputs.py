@@ -145,3 +145,30 @@ def recent_errors(model, panel: pd.DataFrame, *, origins: pd.DatetimeIndex, hori
     g = joined.assign(err=(joined["value"] - joined["p50"]).abs()).groupby("series")
     err, mean = g["err"].mean(), g["value"].mean()
     return {s: (float(err[s] / mean[s]) if mean[s] > 0 else math.inf) for s in err.index}
+
+
+# --- stored data -----------------------------------------------------------------------------------------------
+
+def latest_ts(settings: Settings, metric: str) -> pd.Timestamp:
+    """The last stored timestamp of `metric` in the feature series (the planning instant of a replay)."""
+    from aiops.store import Store
+
+    root = settings.data_dir / "features" / "series"
+    days = sorted(p.name[4:] for p in root.glob("day=*")) if root.is_dir() else []
+    if not days:
+        raise SchemaError(f"no stored features in {root}; run `aiops ingest` and `aiops features` first")
+    rows = Store(settings.data_dir).read_table("features/series", start=pd.Timestamp(days[-1], tz="UTC"),
+                                               columns=["ts"], where={"metric": [metric]})
+    if rows.empty:
+        raise SchemaError(f"no stored series of metric {metric!r} on {days[-1]}; check prescale.metric or tune.metric "
+                          "(e.g. request_rate) and run `aiops features`")
+    return pd.Timestamp(rows["ts"].max())
+
+
+def load_metrics(settings: Settings, metrics: tuple[str, ...], start: pd.Timestamp) -> pd.DataFrame:
+    """The stored feature series of `metrics` since `start`, one column per metric (a single one: `value`)."""
+    from aiops.store import Store
+    from aiops.tasks import Task, load_panel
+
+    task = Task(f"prescale-{'+'.join(metrics)}", "forecast", metrics, ())
+    return load_panel(Store(settings.data_dir), task, settings, start=start.to_pydatetime())

@@ -26,7 +26,7 @@ import pandas as pd
 from aiops.actuator.recommendation import Evidence, HPAChange, Proposal, ResourcesChange, Target
 from aiops.errors import SchemaError
 from aiops.optimize.config import TuneSettings
-from aiops.optimize.prescale_inputs import CapacityError, estimate_capacity
+from aiops.optimize.prescale_inputs import CapacityError, estimate_capacity, latest_ts, load_metrics
 from aiops.optimize.tuner import Candidate, SearchSpace, TunerConfig, TuneResult, tune
 from aiops.optimize.whatif import WorkloadModel
 
@@ -67,15 +67,13 @@ def tune_workloads(settings: Settings, cfg: TuneSettings | None = None, *,
                    progress: Callable[[str, int, int], None] | None = None) -> list[WorkloadTuning]:
     """Tune the selected HPAs of `settings.cluster_name` (skipped ones say why)."""
     from aiops.actuator.kube import Cluster
-    from aiops.optimize.prescale import _panel
-
     cfg = cfg or settings.tune
-    latest = _latest_ts(settings, cfg.metric)
+    latest = latest_ts(settings, cfg.metric)
     since = latest - pd.Timedelta(days=cfg.history_days)
-    panel = _panel(settings, (cfg.metric, "cpu_usage", "replicas_available"), since)
+    panel = load_metrics(settings, (cfg.metric, "cpu_usage", "replicas_available"), since)
     panel = panel.rename(columns={cfg.metric: "request_rate"})
     try:  # latency, when stored, tells the service time (see _service_time)
-        lat = _panel(settings, ("latency_p99",), since).rename(columns={"value": "latency_p99"})
+        lat = load_metrics(settings, ("latency_p99",), since).rename(columns={"value": "latency_p99"})
         panel = panel.merge(lat[["series", "ts", "latency_p99"]], on=["series", "ts"], how="left")
     except SchemaError:
         pass
@@ -231,12 +229,6 @@ def _deap_version() -> str:
     import deap
 
     return deap.__version__
-
-
-def _latest_ts(settings: Settings, metric: str) -> pd.Timestamp:
-    from aiops.optimize.prescale import _latest
-
-    return _latest(settings, metric)
 
 
 def _selected(series: str, cluster: str, cfg: TuneSettings) -> bool:
