@@ -52,8 +52,8 @@ def _check(forecast: pd.DataFrame, observed: pd.Series, capacity: float, cfg: Pl
     missing = {"time", cfg.quantile} - set(forecast.columns)
     if missing:
         raise SchemaError(f"forecast: missing column(s) {sorted(missing)}; it has {list(forecast.columns)}")
-    if forecast[cfg.quantile].isna().any() or (forecast[cfg.quantile] < 0).any():
-        raise SchemaError(f"forecast: column {cfg.quantile} has NaN or negative demand; expected requests/s >= 0")
+    if not pd.api.types.is_numeric_dtype(forecast[cfg.quantile]):
+        raise SchemaError(f"forecast: column {cfg.quantile} is {forecast[cfg.quantile].dtype}; expected requests/s")
     if observed.empty:
         raise SchemaError("observed: no recent demand; the planner needs at least one observation to plan from")
 
@@ -70,6 +70,11 @@ def plan(forecast: pd.DataFrame, observed: pd.Series, *, capacity: float, now: d
         return ReplicaPlan("reactive", f"reactive: {reason}; provisioning for the observed demand", floor, [], floor)
     fc = forecast.sort_values("time")
     fc = fc[pd.to_datetime(fc["time"], utc=True) > pd.Timestamp(now)]
+    if fc[cfg.quantile].isna().any():
+        # the model could not forecast this series (e.g. too much of its recent history is missing): no forecast
+        return ReplicaPlan("reactive", f"reactive: the {cfg.quantile} forecast has missing values; provisioning for "
+                           "the observed demand", floor, [], floor)
+    fc = fc.assign(**{cfg.quantile: fc[cfg.quantile].clip(lower=0.0)})  # below zero means no demand
     if fc.empty:
         return ReplicaPlan("reactive", "reactive: the forecast has no step after now; provisioning for the "
                            "observed demand", floor, [], floor)

@@ -80,9 +80,17 @@ def test_a_forecast_that_ends_before_now_is_not_trusted():
     assert p.mode == "reactive" and "no step after now" in p.reason and p.target == 3
 
 
+def test_a_forecast_with_missing_values_falls_back_and_one_below_zero_means_no_demand():
+    f = forecast([100, float("nan"), 100])
+    p = plan(f, observed([250]), capacity=100, now=NOW, health=HEALTHY, cfg=PlannerConfig(headroom=0.0))
+    assert p.mode == "reactive" and "p90 forecast has missing values" in p.reason and p.target == 3
+    p = plan(forecast([-5.0] * 3), observed([0.0]), capacity=100, now=NOW, health=HEALTHY)
+    assert p.mode == "predictive" and p.target == 1 and p.peak == 1  # min_replicas
+
+
 @pytest.mark.parametrize("mutate, msg", [
     (lambda f, o: (f.drop(columns=["p90"]), o, 100.0), "missing column(s) ['p90']"),
-    (lambda f, o: (f.assign(p90=-1.0), o, 100.0), "NaN or negative demand"),
+    (lambda f, o: (f.assign(p90="high"), o, 100.0), "column p90 is object; expected requests/s"),
     (lambda f, o: (f, o, 0.0), "capacity must be a positive number"),
     (lambda f, o: (f, o.iloc[:0], 100.0), "observed: no recent demand"),
 ])
