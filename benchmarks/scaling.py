@@ -180,7 +180,7 @@ def run_trace(name: str, raw: pd.Series, train_end: pd.Timestamp, test_start: pd
     plan_s = time.perf_counter() - t0
     trained = train_end.tz_localize("UTC").to_pydatetime()
     replays = {mode: plan_replay(test_run, hist5, fcs, capacity=model.pod_capacity, cfg=c, model="gbm",
-                                 trained_at=trained) for mode, c in chosen_cfg.items()}
+                                 trained_at=trained, replan_every=a.replan_min) for mode, c in chosen_cfg.items()}
     start_reps = int(model.replicas_needed(np.array([test_run.iloc[0]]))[0])
     for rp in replays.values():
         rp.replicas[rp.replicas < 0] = start_reps
@@ -261,7 +261,7 @@ def choose_planner(fine: pd.Series, hist5: pd.Series, train_end: pd.Timestamp, a
     reps = {}
     for q, h in grid:
         rp = plan_replay(run, hist5, fcs, capacity=model.pod_capacity, cfg=planner_config(a, space, q, h),
-                         model="gbm", trained_at=trained)
+                         model="gbm", trained_at=trained, replan_every=a.replan_min)
         rp.replicas[rp.replicas < 0] = int(model.replicas_needed(np.array([run.iloc[0]]))[0])
         reps[(q, h)] = rp.replicas
     pols = [hpas["hpa"]] + [Scheduled(r) for r in reps.values()]
@@ -336,7 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slo-budget", type=float, default=0.001, help="share of minutes the chosen point may violate")
     p.add_argument("--quantiles", default="p50,p90,p99", help="planner quantiles tried on the validation week")
     p.add_argument("--headrooms", default="0,0.1,0.25", help="planner headrooms tried on the validation week")
-    p.add_argument("--lead-min", type=int, default=11)
+    p.add_argument("--lead-min", type=int, default=11, help="planner lead: replanning interval + pod start-up + "
+                   "node provisioning + the autoscaler's scan (5 + 1 + 3 + 2 minutes)")
+    p.add_argument("--replan-min", type=int, default=None, help="re-plan every N minutes between the 5-minute "
+                   "forecasts (then --lead-min N + 6)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)

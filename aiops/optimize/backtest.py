@@ -65,8 +65,12 @@ def forecast_origins(coarse_hist: pd.Series, *, predict: Predict, origins: pd.Da
 
 def plan_replay(fine: pd.Series, coarse_hist: pd.Series, forecasts: dict[pd.Timestamp, pd.DataFrame], *,
                 capacity: float, cfg: PlannerConfig, model: str = "model", version: str = "1",
-                trained_at: datetime | None = None, error_window: int = 288) -> PlanReplay:
-    """Plan at every origin of `forecasts` (sorted) with the demand observed up to it; targets hold until the next."""
+                trained_at: datetime | None = None, error_window: int = 288, replan_every: int | None = None
+                ) -> PlanReplay:
+    """Plan at every origin of `forecasts` (sorted) with the demand observed up to it; targets hold until the next.
+
+    `replan_every` (fine steps): also re-plan between origins, from the latest forecast and the newer observations
+    (a planner that runs more often than its forecaster; a shorter interval needs a shorter lead)."""
     every = int(round((coarse_hist.index[1] - coarse_hist.index[0]) / (fine.index[1] - fine.index[0])))
     origins = pd.DatetimeIndex(sorted(forecasts))
     trained_at = trained_at or datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -79,14 +83,17 @@ def plan_replay(fine: pd.Series, coarse_hist: pd.Series, forecasts: dict[pd.Time
     for k, o in enumerate(origins):
         err = _recent_error(p50_next, coarse_hist, o, error_window)
         health = ModelHealth(model, version, trained_at, err)
-        j = fine_pos[k]
-        observed = fine_utc.iloc[max(0, j - 60) : j]
-        if observed.empty:
-            observed = fine_utc.iloc[j : j + 1] * 0  # nothing seen yet: no floor from observations
-        now = (o if o.tzinfo else o.tz_localize("UTC")).to_pydatetime()
-        p = plan(forecasts[o], observed, capacity=capacity, now=now, health=health, cfg=cfg)
-        reps[j : j + every] = p.target
-        modes[o], errs[o] = p.mode, err
+        j0 = fine_pos[k]
+        step = replan_every or every
+        for j in range(j0, min(j0 + every, len(fine)), step):
+            observed = fine_utc.iloc[max(0, j - 60) : j]
+            if observed.empty:
+                observed = fine_utc.iloc[j : j + 1] * 0  # nothing seen yet: no floor from observations
+            now = fine_utc.index[j].to_pydatetime()
+            p = plan(forecasts[o], observed, capacity=capacity, now=now, health=health, cfg=cfg)
+            reps[j : j + step] = p.target
+            if j == j0:
+                modes[o], errs[o] = p.mode, err
     return PlanReplay(reps, pd.Series(modes), pd.Series(errs))
 
 

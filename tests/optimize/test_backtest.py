@@ -90,3 +90,28 @@ def test_coarse_means_blocks_and_keeps_gaps():
     fine.iloc[5:] = np.nan
     c = coarse(fine, 5)
     assert c.iloc[0] == pytest.approx(fine.iloc[:5].mean()) and np.isnan(c.iloc[1])
+
+
+def test_replanning_between_forecasts_follows_the_observed_demand_each_minute():
+    fine = pd.Series(100.0, index=START + pd.to_timedelta(np.arange(240), unit="min"))
+    fine.iloc[122:] = 400.0  # a jump two minutes after an origin (120), unforeseen by the flat forecast
+    hist = coarse(fine, 5)
+
+    def flat(hist_: pd.DataFrame, h: int) -> pd.DataFrame:
+        rows = []
+        for sid, g in hist_.groupby("series"):
+            ts = pd.Timestamp(g["ts"].max()) + pd.Timedelta(minutes=5) * np.arange(1, h + 1)
+            rows.append(pd.DataFrame({"series": sid, "ts": ts, "h": np.arange(1, h + 1), "p50": 100.0,
+                                      "p90": 100.0, "p99": 100.0}))
+        return pd.concat(rows, ignore_index=True)
+
+    from aiops.optimize.backtest import forecast_origins, plan_replay
+
+    cfg = PlannerConfig(headroom=0.0, max_replicas=100)
+    fcs = forecast_origins(hist, predict=flat, origins=hist.index[hist.index >= START + pd.Timedelta(hours=1)],
+                           horizon=3, context=12)
+    every5 = plan_replay(fine, hist, fcs, capacity=50.0, cfg=cfg, trained_at=TRAINED)
+    every1 = plan_replay(fine, hist, fcs, capacity=50.0, cfg=cfg, trained_at=TRAINED, replan_every=1)
+    # minute 123 has seen the jump: re-planned every minute it asks for 8 pods there; every 5 minutes only at 125
+    assert every1.replicas[123] == 8 and every5.replicas[123] == 2 and every5.replicas[125] == 8
+    assert (every1.replicas[60:123] == 2).all() and (every5.replicas[60:125] == 2).all()
