@@ -52,7 +52,7 @@ def _check(forecast: pd.DataFrame, observed: pd.Series, capacity: float, cfg: Pl
     missing = {"time", cfg.quantile} - set(forecast.columns)
     if missing:
         raise SchemaError(f"forecast: missing column(s) {sorted(missing)}; it has {list(forecast.columns)}")
-    if not pd.api.types.is_numeric_dtype(forecast[cfg.quantile]):
+    if len(forecast) and not pd.api.types.is_numeric_dtype(forecast[cfg.quantile]):
         raise SchemaError(f"forecast: column {cfg.quantile} is {forecast[cfg.quantile].dtype}; expected requests/s")
     if observed.empty:
         raise SchemaError("observed: no recent demand; the planner needs at least one observation to plan from")
