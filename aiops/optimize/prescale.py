@@ -14,7 +14,6 @@ plan leaves an HPA alone: the HPA is the reactive behaviour. Nothing here writes
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +28,7 @@ from aiops.optimize.config import PrescaleSettings
 from aiops.optimize.planner import ModelHealth, ReplicaPlan, plan
 from aiops.optimize.prescale_inputs import (
     Capacity, CapacityError, Champion, estimate_capacity, latest_ts, load_champion, load_metrics, reach, recent_errors,
+    selected,
 )
 
 if TYPE_CHECKING:  # aiops.settings can then embed PrescaleSettings without an import cycle
@@ -88,7 +88,7 @@ def plan_workloads(settings: Settings, cfg: PrescaleSettings | None = None, *,
         usage = usage.loc[pd.to_datetime(usage["ts"], utc=True) <= t_now].rename(columns={cfg.metric: "request_rate"})
     except SchemaError as exc:  # every row says why it has no plan, instead of one error for the whole run
         usage = f"capacity: {exc}"
-    ids = [s for s in demand["series"].unique() if _selected(s, settings.cluster_name, cfg)]
+    ids = [s for s in demand["series"].unique() if selected(s, settings.cluster_name, cfg.namespaces, cfg.workloads)]
     fcs = _forecasts(champ, demand, ids, t_now, cfg, step)
     cluster = Cluster(settings.resolved_kubeconfig, settings.kube_context, timeout_s=settings.actuator.request_timeout_s)
     try:
@@ -105,12 +105,6 @@ def _utc(when: datetime) -> pd.Timestamp:
 def prescale_settings(settings: Settings) -> PrescaleSettings:
     """`settings.prescale` once Settings has that field, else the defaults."""
     return getattr(settings, "prescale", None) or PrescaleSettings()
-
-
-def _selected(series: str, cluster: str, cfg: PrescaleSettings) -> bool:
-    c, ns, wl, _ = series.split("/", 3)
-    return (c == cluster and any(fnmatch.fnmatchcase(ns, p) for p in cfg.namespaces)
-            and any(fnmatch.fnmatchcase(wl, p) for p in cfg.workloads))
 
 
 @dataclass

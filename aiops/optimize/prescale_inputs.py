@@ -12,6 +12,7 @@ mean |actual - p50| / mean actual of its own forecasts from recent origins, comp
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import tempfile
@@ -172,3 +173,10 @@ def load_metrics(settings: Settings, metrics: tuple[str, ...], start: pd.Timesta
 
     task = Task(f"prescale-{'+'.join(metrics)}", "forecast", metrics, ())
     return load_panel(Store(settings.data_dir), task, settings, start=start.to_pydatetime())
+
+
+def selected(series: str, cluster: str, namespaces: tuple[str, ...], workloads: tuple[str, ...]) -> bool:
+    """Whether series `cluster/namespace/workload/container` is of `cluster` and matches the glob patterns."""
+    c, ns, wl, _ = series.split("/", 3)
+    return (c == cluster and any(fnmatch.fnmatchcase(ns, p) for p in namespaces)
+            and any(fnmatch.fnmatchcase(wl, p) for p in workloads))

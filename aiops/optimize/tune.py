@@ -15,7 +15,6 @@ plot and every evaluated candidate as a table.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -26,7 +25,7 @@ import pandas as pd
 from aiops.actuator.recommendation import Evidence, HPAChange, Proposal, ResourcesChange, Target
 from aiops.errors import SchemaError
 from aiops.optimize.config import TuneSettings
-from aiops.optimize.prescale_inputs import CapacityError, estimate_capacity, latest_ts, load_metrics
+from aiops.optimize.prescale_inputs import CapacityError, estimate_capacity, latest_ts, load_metrics, selected
 from aiops.optimize.tuner import Candidate, SearchSpace, TunerConfig, TuneResult, tune
 from aiops.optimize.whatif import WorkloadModel
 
@@ -77,7 +76,7 @@ def tune_workloads(settings: Settings, cfg: TuneSettings | None = None, *,
         panel = panel.merge(lat[["series", "ts", "latency_p99"]], on=["series", "ts"], how="left")
     except SchemaError:
         pass
-    ids = [s for s in panel["series"].unique() if _selected(s, settings.cluster_name, cfg)]
+    ids = [s for s in panel["series"].unique() if selected(s, settings.cluster_name, cfg.namespaces, cfg.workloads)]
     busy = panel[panel["series"].isin(ids)].groupby("series")["request_rate"].mean().sort_values(ascending=False)
     cluster = Cluster(settings.resolved_kubeconfig, settings.kube_context, timeout_s=settings.actuator.request_timeout_s)
     out: list[WorkloadTuning] = []
@@ -229,9 +228,3 @@ def _deap_version() -> str:
     import deap
 
     return deap.__version__
-
-
-def _selected(series: str, cluster: str, cfg: TuneSettings) -> bool:
-    c, ns, wl, _ = series.split("/", 3)
-    return (c == cluster and any(fnmatch.fnmatchcase(ns, p) for p in cfg.namespaces)
-            and any(fnmatch.fnmatchcase(wl, p) for p in cfg.workloads))
