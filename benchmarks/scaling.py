@@ -28,14 +28,18 @@ Policies, all on the same replayed test weeks, in one simulator run:
 - HPA random search: the same space, budget, seed and rule;
 - pre-scaling: the planner (aiops.optimize.planner) fed by the gbm forecaster (fit once on the training data,
   predicting 1 hour ahead every 5 minutes from the history up to each origin only), with a lead time of one
-  planning interval plus pod start-up, node provisioning and the autoscaler's scan; alone, and as the HPA's
-  minReplicas under the default HPA and under the GA-tuned HPA. Its quantile and headroom are chosen on the last training week (a gbm fit
-  before that week forecasting it causally) by the tuners' rule: the fewest violation minutes at no more
-  replica-hours than the default HPA;
+  planning interval plus pod start-up, node provisioning and the autoscaler's scan, and square-root staffing
+  (R + beta x sqrt(R) replicas for the R a forecast needs: per-minute bursts around a 5-minute mean grow like the
+  square root of the load); alone, as the default HPA's minReplicas, as the GA-tuned HPA's, and under an HPA whose
+  target and scale-down window are chosen with the planner ("tuned with it"). Its quantile, headroom and beta (and
+  in that last mode the HPA's two settings) are chosen on the last training week (a gbm fit before that week
+  forecasting it causally) by the tuners' rule: the fewest violation minutes at no more replica-hours than the
+  default HPA;
 - oracle: the true demand's pods in place just early enough (the shortest lead with no violation).
 Reported: SLO-violation minutes and replica-hours, as ratios to the default HPA and to the oracle; requested
 core-hours and node cost; the tuning time and simulator evaluations per second. Seed: `--seed` (GA, random
-search, forecaster). Appends a JSON line to benchmarks/out/scaling.json and writes a plot beside it.
+search, forecaster). Appends a JSON line to benchmarks/out/scaling.json and writes a plot per trace beside it
+(scaling_<trace>.png: each policy's violation minutes against its replica-hours, as ratios to the default HPA).
 """
 
 from __future__ import annotations
@@ -180,7 +184,7 @@ def run_trace(name: str, raw: pd.Series, train_end: pd.Timestamp, test_start: pd
     plan_s = time.perf_counter() - t0
     trained = train_end.tz_localize("UTC").to_pydatetime()
     replays = {mode: plan_replay(test_run, hist5, fcs, capacity=model.pod_capacity, cfg=c, model="gbm",
-                                 trained_at=trained, replan_every=a.replan_min) for mode, c in chosen_cfg.items()}
+                                 trained_at=trained, replan_every=a.replan_min) for mode, (c, _, _) in chosen_cfg.items()}
     start_reps = int(model.replicas_needed(np.array([test_run.iloc[0]]))[0])
     for rp in replays.values():
         rp.replicas[rp.replicas < 0] = start_reps
@@ -189,6 +193,7 @@ def run_trace(name: str, raw: pd.Series, train_end: pd.Timestamp, test_start: pd
           + ", ".join(f"{v:.1%} ({m})" for m, v in reactive.items()) + " of origins", flush=True)
 
     need = model.replicas_needed(test_run.to_numpy())
+    joint = chosen_cfg["joint"][1]
     leads = (4, 6, 8, 10, 15)
     pols = {
         "static peak": Static(int(need_train.max())),
@@ -199,6 +204,7 @@ def run_trace(name: str, raw: pd.Series, train_end: pd.Timestamp, test_start: pd
         "pre-scaling": Scheduled(replays["alone"].replicas),
         "pre-scaling + HPA": HPAWithFloor(default.hpa, replays["hpa"].replicas, default.cpu_request),
         "pre-scaling + GA-tuned HPA": HPAWithFloor(ga.hpa, replays["tuned"].replicas, ga.cpu_request),
+        "pre-scaling + HPA tuned with it": HPAWithFloor(joint.hpa, replays["joint"].replicas, joint.cpu_request),
         **{f"oracle lead {k}": Scheduled(oracle_schedule(need, k)) for k in leads},
     }
     t0 = time.perf_counter()
@@ -226,6 +232,10 @@ def run_trace(name: str, raw: pd.Series, train_end: pd.Timestamp, test_start: pd
     goals = _goals(rows)
     for g, ok in goals.items():
         print(f"  goal {'met' if ok else 'NOT met'}: {g}")
+    OUT.mkdir(exist_ok=True)
+    png = OUT / f"scaling_{name}.png"
+    plot(table, f"{name}: held-out {len(test) / 1440:.1f} days").savefig(png, dpi=110)
+    print(f"  plot: {png}")
     return {"trace": name, "scale": scale, "train_end": str(train_end), "test_start": str(test.index[0]),
             "test_days": len(test) / 1440, "table": table, "goals": goals,
             "tuning": {m: {"seconds": round(r.seconds, 1), "evaluations": len(r.evaluated),
@@ -235,54 +245,108 @@ def run_trace(name: str, raw: pd.Series, train_end: pd.Timestamp, test_start: pd
                        for m, r in results.items()},
             "prescale": {"gbm_fit_s": round(fit_s, 1), "forecasts": len(origins), "forecast_s": round(plan_s, 1),
                          "reactive_share": reactive,
-                         "planner": {m: c.model_dump(mode="json") for m, c in chosen_cfg.items()},
+                         "planner": {m: {**c.model_dump(mode="json"), "hpa": lbl} for m, (c, _, lbl) in chosen_cfg.items()},
                          "validation": val_table},
             "oracle_lead_min": int(best.split()[-1])}
 
 
-def planner_config(a, space: SearchSpace, quantile: str, headroom: float) -> PlannerConfig:
-    return PlannerConfig(quantile=quantile, headroom=headroom, lead=pd.Timedelta(minutes=a.lead_min),
-                         scale_in_hold=pd.Timedelta(minutes=15), min_replicas=1, max_replicas=space.max_replicas,
-                         max_model_age=pd.Timedelta(days=365))
+def planner_config(a, space: SearchSpace, quantile: str, headroom: float, burst: float) -> PlannerConfig:
+    return PlannerConfig(quantile=quantile, headroom=headroom, burst=burst, lead=pd.Timedelta(minutes=a.lead_min),
+                         scale_in_hold=pd.Timedelta(minutes=a.hold_min), hold_statistic=a.hold,
+                         min_replicas=1, max_replicas=space.max_replicas, max_model_age=pd.Timedelta(days=365))
+
+
+def hpa_variants(a, h: HPA) -> dict[str, HPA]:
+    """The HPA under the planner's floor, with the target and scale-down window tried for the joint mode."""
+    out = {}
+    for tgt in (float(x) for x in a.floor_targets.split(",")):
+        for win in (int(x) for x in a.floor_down_windows.split(",")):
+            down = h.hpa.scale_down.model_copy(update={"stabilization_window_s": win})
+            out[f"target {tgt:g}, scale-down window {win} s"] = HPA(
+                h.hpa.model_copy(update={"target_cpu_utilization": tgt, "scale_down": down}), h.cpu_request)
+    return out
 
 
 def choose_planner(fine: pd.Series, hist5: pd.Series, train_end: pd.Timestamp, a, model: WorkloadModel,
-                   space: SearchSpace, hpas: dict[str, HPA]) -> tuple[dict[str, PlannerConfig], list[dict]]:
-    """Per mode (alone, under each HPA of `hpas`): the planner setting with the fewest violation minutes at no more
-    replica-hours than the default HPA (`hpas["hpa"]`) on the validation week (the last training week, forecast by a
-    gbm fit before it); the cheapest when none is that cheap."""
+                   space: SearchSpace, hpas: dict[str, HPA]
+                   ) -> tuple[dict[str, tuple[PlannerConfig, HPA | None, str]], list[dict]]:
+    """Per mode, the planner setting (and for "joint" the HPA under it) with the fewest violation minutes at no more
+    replica-hours than the default HPA (`hpas["hpa"]`) on the validation week (the last training week, forecast by
+    a gbm fit before it); the cheapest when none is that cheap. Modes: "alone", one per HPA of `hpas` (the planner
+    as that HPA's minReplicas), and "joint" (the default HPA's target and scale-down window chosen with it)."""
     val_start = train_end - pd.Timedelta(days=7)
     predict, _, context = gbm_predict(hist5[hist5.index < val_start].dropna(), a.seed)
     run = fine[(fine.index >= val_start - pd.Timedelta(days=1)) & (fine.index < train_end)]
     origins = hist5.index[(hist5.index >= run.index[0]) & (hist5.index <= run.index[-1])]
     fcs = forecast_origins(hist5, predict=predict, origins=origins, horizon=12, context=context)
-    grid = [(q, h) for q in a.quantiles.split(",") for h in (float(x) for x in a.headrooms.split(","))]
+    grid = [(q, h, b) for q in a.quantiles.split(",") for h in (float(x) for x in a.headrooms.split(","))
+            for b in (float(x) for x in a.bursts.split(","))]
     trained = val_start.tz_localize("UTC").to_pydatetime()
     reps = {}
-    for q, h in grid:
-        rp = plan_replay(run, hist5, fcs, capacity=model.pod_capacity, cfg=planner_config(a, space, q, h),
+    for g in grid:
+        rp = plan_replay(run, hist5, fcs, capacity=model.pod_capacity, cfg=planner_config(a, space, *g),
                          model="gbm", trained_at=trained, replan_every=a.replan_min)
         rp.replicas[rp.replicas < 0] = int(model.replicas_needed(np.array([run.iloc[0]]))[0])
-        reps[(q, h)] = rp.replicas
-    pols = [hpas["hpa"]] + [Scheduled(r) for r in reps.values()]
-    for h in hpas.values():
-        pols += [HPAWithFloor(h.hpa, r, h.cpu_request) for r in reps.values()]
+        reps[g] = rp.replicas
+    modes: dict[str, dict[str, HPA | None]] = {"alone": {"": None}, **{m: {"": h} for m, h in hpas.items()},
+                                               "joint": hpa_variants(a, hpas["hpa"])}
+    pols, keys = [hpas["hpa"]], [None]
+    for mode, under in modes.items():
+        for label, h in under.items():
+            for g, r in reps.items():
+                pols.append(Scheduled(r) if h is None else HPAWithFloor(h.hpa, r, h.cpu_request))
+                keys.append((mode, label, g))
     outs = evaluate(run.to_numpy(), pols, model=model, warmup=1440)
-    base, n = outs[0], len(grid)
+    base = outs[0]
     table, chosen = [], {}
-    parts = [("alone", outs[1 : 1 + n])] + [(m, outs[1 + n * (k + 1) : 1 + n * (k + 2)]) for k, m in enumerate(hpas)]
-    for mode, part in parts:
-        rows = [{"mode": mode, "quantile": q, "headroom": h, **o.as_dict()} for (q, h), o in zip(grid, part)]
+    for mode, under in modes.items():
+        rows = [{"mode": mode, "hpa": k[1], "quantile": k[2][0], "headroom": k[2][1], "burst": k[2][2], **o.as_dict()}
+                for k, o in zip(keys[1:], outs[1:]) if k[0] == mode]
         table += rows
         ok = [r for r in rows if r["replica_hours"] <= base.replica_hours]
         best = (min(ok, key=lambda r: (r["violation_minutes"], r["replica_hours"])) if ok
                 else min(rows, key=lambda r: r["replica_hours"]))
-        chosen[mode] = planner_config(a, space, best["quantile"], best["headroom"])
-        print(f"  planner ({mode}) on the validation week: {best['quantile']} + {best['headroom']:.0%} headroom: "
+        chosen[mode] = (planner_config(a, space, best["quantile"], best["headroom"], best["burst"]),
+                        under[best["hpa"]], best["hpa"])
+        print(f"  planner ({mode}{': ' + best['hpa'] if best['hpa'] else ''}) on the validation week: "
+              f"{best['quantile']} + {best['headroom']:.0%} headroom + {best['burst']:g} sqrt(R) burst: "
               f"{best['violation_minutes']:.0f} violation min, {best['replica_hours']:.0f} replica-h (default HPA "
               f"{base.violation_minutes:.0f}, {base.replica_hours:.0f})", flush=True)
     table.append({"mode": "HPA defaults", **base.as_dict()})
     return chosen, table
+
+
+def plot(table: list[dict], title: str):
+    """Each policy's SLO-violation minutes against its replica-hours, both as ratios to the default HPA, with the
+    goal's box (at most half the violations at no more replica-hours) shaded; policies far off (static provisioning)
+    are listed in the title instead."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 5.5), layout="constrained")
+    ax = fig.subplots()
+    rows = [r for r in table if r["violations_vs_hpa"] is not None]
+    shown = [r for r in rows if r["violations_vs_hpa"] <= 2.0 and r["replica_hours_vs_hpa"] <= 2.0]
+    off = [r for r in rows if r not in shown]
+    ax.fill_between([0, 1.0], 0, 0.5, color="tab:green", alpha=0.12, label="goal: <= 1/2 the violations at <= the cost")
+    markers = "o^vsDP*Xhd<>p8"
+    for k, r in enumerate(shown):
+        x, y = r["replica_hours_vs_hpa"], r["violations_vs_hpa"]
+        pre = r["policy"].startswith("pre-scaling")
+        ax.scatter([x], [y], s=110 if pre else 55, marker=markers[k % len(markers)], zorder=3,
+                   color=f"C{k % 10}", edgecolor="black" if pre else "none",
+                   label=f"{r['policy']}: {y:.2f} / {x:.2f}")
+    ax.axhline(1.0, color="0.8", lw=0.8)
+    ax.axvline(1.0, color="0.8", lw=0.8)
+    xs = [r["replica_hours_vs_hpa"] for r in shown]
+    ax.set_xlim(min(xs + [1.0]) - 0.03, max(xs + [1.0]) + 0.03)
+    ax.set_ylim(0, max([r["violations_vs_hpa"] for r in shown] + [1.0]) * 1.08)
+    ax.set_xlabel("replica-hours / default HPA's")
+    ax.set_ylabel("SLO-violation minutes / default HPA's")
+    extra = "\noff the chart: " + ", ".join(f"{r['policy']} ({r['violations_vs_hpa']:.2f} / "
+                                            f"{r['replica_hours_vs_hpa']:.2f})" for r in off) if off else ""
+    ax.set_title(f"Scaling policies, {title}{extra}", fontsize=9)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="violations / replica-h")
+    return fig
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -301,13 +365,16 @@ def _dominates(a, b) -> bool:
 
 def _goals(rows: dict) -> dict[str, bool]:
     h, p, ph = rows["HPA defaults"], rows["pre-scaling"], rows["pre-scaling + HPA"]
-    pt = rows["pre-scaling + GA-tuned HPA"]
+    pt, pj = rows["pre-scaling + GA-tuned HPA"], rows["pre-scaling + HPA tuned with it"]
     ga, rnd, peak = rows["HPA GA-tuned"], rows["HPA random search"], rows["static peak"]
-    best = min((p, ph, pt), key=lambda o: (o.violation_minutes, o.replica_hours))
+    best = min((p, ph, pt, pj), key=lambda o: (o.violation_minutes, o.replica_hours))
     return {
-        "pre-scaling (alone or on the HPA) <= 1/2 of the default HPA's violation minutes at <= its replica-hours":
-            any(o.violation_minutes <= 0.5 * h.violation_minutes and o.replica_hours <= h.replica_hours
-                for o in (p, ph)),
+        "pre-scaling alone <= 1/2 of the default HPA's violation minutes at <= its replica-hours":
+            p.violation_minutes <= 0.5 * h.violation_minutes and p.replica_hours <= h.replica_hours,
+        "pre-scaling on the default HPA <= 1/2 of its violation minutes at <= its replica-hours":
+            ph.violation_minutes <= 0.5 * h.violation_minutes and ph.replica_hours <= h.replica_hours,
+        "pre-scaling on the HPA tuned with it <= 1/2 of the default HPA's violation minutes at <= its replica-hours":
+            pj.violation_minutes <= 0.5 * h.violation_minutes and pj.replica_hours <= h.replica_hours,
         "pre-scaling on the GA-tuned HPA <= 1/2 of the default HPA's violation minutes at <= its replica-hours":
             pt.violation_minutes <= 0.5 * h.violation_minutes and pt.replica_hours <= h.replica_hours,
         "pre-scaling <= 1/2 the replica-hours of static peak": best.replica_hours <= 0.5 * peak.replica_hours,
@@ -334,8 +401,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rule", choices=("within_cost", "slo_budget"), default="within_cost",
                    help="how the tuners pick their point (aiops.optimize.tuner.choose)")
     p.add_argument("--slo-budget", type=float, default=0.001, help="share of minutes the chosen point may violate")
-    p.add_argument("--quantiles", default="p50,p90,p99", help="planner quantiles tried on the validation week")
-    p.add_argument("--headrooms", default="0,0.1,0.25", help="planner headrooms tried on the validation week")
+    p.add_argument("--quantiles", default="p50,p90", help="planner quantiles tried on the validation week")
+    p.add_argument("--headrooms", default="0", help="planner headrooms tried on the validation week")
+    p.add_argument("--bursts", default="0,1.5,1.6,1.7,1.8,1.9,2",
+                   help="planner square-root-staffing betas tried on the validation week")
+    p.add_argument("--hold", choices=("max", "mean"), default="mean",
+                   help="scale-in hold on the observed demand's peak or its level (staffed like the forecast)")
+    p.add_argument("--hold-min", type=int, default=30, help="scale-in hold window (minutes)")
+    p.add_argument("--floor-targets", default="0.8,0.9,1.0,1.1",
+                   help="HPA targets tried under the planner's floor (the joint mode)")
+    p.add_argument("--floor-down-windows", default="300,60",
+                   help="HPA scale-down stabilisation windows (s) tried under the planner's floor (the joint mode)")
     p.add_argument("--lead-min", type=int, default=11, help="planner lead: replanning interval + pod start-up + "
                    "node provisioning + the autoscaler's scan (5 + 1 + 3 + 2 minutes)")
     p.add_argument("--replan-min", type=int, default=None, help="re-plan every N minutes between the 5-minute "

@@ -41,8 +41,15 @@ class ReplicaPlan:
 
 
 def replicas_for(demand: np.ndarray | float, capacity: float, cfg: PlannerConfig) -> np.ndarray:
-    """Replicas that serve `demand` (requests/s) at `capacity` requests/s per pod with the headroom, bounded."""
-    need = np.ceil(np.asarray(demand, float) * (1 + cfg.headroom) / capacity - 1e-9)
+    """Replicas that serve `demand` (requests/s) at `capacity` requests/s per pod with the headroom and the burst
+    allowance, bounded.
+
+    Square-root staffing (Halfin and Whitt, 1981): R = demand x (1 + headroom) / capacity pods carry the mean, and
+    beta x sqrt(R) more carry the bursts around it. Arrivals that are roughly Poisson within a forecast step
+    fluctuate like the square root of their level, so a fixed fraction of headroom is too little at low load and
+    more than needed at high load."""
+    r = np.maximum(np.asarray(demand, float), 0.0) * (1 + cfg.headroom) / capacity
+    need = np.ceil(r + cfg.burst * np.sqrt(r) - 1e-9)
     return np.clip(need, cfg.min_replicas, cfg.max_replicas).astype(int)
 
 
@@ -64,7 +71,9 @@ def plan(forecast: pd.DataFrame, observed: pd.Series, *, capacity: float, now: d
     observed up to `now` (a Series indexed by time, requests/s)."""
     _check(forecast, observed, capacity, cfg)
     recent = observed[observed.index > now - cfg.scale_in_hold]
-    floor = int(replicas_for(float((recent if not recent.empty else observed.iloc[-1:]).max()), capacity, cfg))
+    recent = recent if not recent.empty else observed.iloc[-1:]
+    seen = float(recent.max() if cfg.hold_statistic == "max" else recent.mean())
+    floor = int(replicas_for(seen, capacity, cfg))
     reason = _distrust(health, now, cfg)
     if reason is not None:
         return ReplicaPlan("reactive", f"reactive: {reason}; provisioning for the observed demand", floor, [], floor)
@@ -89,9 +98,13 @@ def plan(forecast: pd.DataFrame, observed: pd.Series, *, capacity: float, now: d
     peak = int(max(a for _, a in schedule))
     why = (f"predictive: {health.model} v{health.version} {cfg.quantile} forecast peaks at "
            f"{fc[cfg.quantile].max():.4g} req/s within the horizon, needing {peak} replicas at {capacity:g} req/s "
-           f"per pod with {cfg.headroom:.0%} headroom, in place {cfg.lead} ahead; never below {floor} (the "
-           f"observed demand of the last {cfg.scale_in_hold})")
+           f"per pod with {cfg.headroom:.0%} headroom{_burst(cfg)}, in place {cfg.lead} ahead; never below {floor} "
+           f"(the observed demand's {cfg.hold_statistic} over the last {cfg.scale_in_hold})")
     return ReplicaPlan("predictive", why, target_now, schedule, peak)
+
+
+def _burst(cfg: PlannerConfig) -> str:
+    return f" and {cfg.burst:g} x sqrt(R) replicas for bursts" if cfg.burst else ""
 
 
 def _distrust(health: ModelHealth | None, now: datetime, cfg: PlannerConfig) -> str | None:

@@ -321,7 +321,8 @@ def _details(p: WorkloadPlan, cfg: PrescaleSettings) -> dict[str, Any]:
     return {"mode": p.mode, "current": p.current, "target": p.target, "peak": p.peak,
             "capacity_rps_per_pod": num(p.capacity_rps), "recent_error": num(p.recent_error),
             "error_source": p.error_source, "trained_at": p.trained_at.isoformat() if p.trained_at else None,
-            "quantile": cfg.planner.quantile, "headroom": cfg.planner.headroom,
+            "quantile": cfg.planner.quantile, "headroom": cfg.planner.headroom, "burst": cfg.planner.burst,
+            "hold": f"{cfg.planner.hold_statistic} over {cfg.planner.scale_in_hold.total_seconds():g} s",
             "lead_s": cfg.planner.lead.total_seconds(), "horizon_steps": cfg.horizon_steps, "schedule": changes}
 
 

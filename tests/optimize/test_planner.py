@@ -31,6 +31,27 @@ def test_replicas_cover_the_quantile_with_headroom_within_bounds():
     assert replicas_for(np.array([0, 100, 190, 5000]), 100.0, cfg).tolist() == [2, 2, 3, 10]
 
 
+def test_square_root_staffing_adds_more_headroom_at_low_load_than_at_high_load():
+    cfg = PlannerConfig(headroom=0.0, burst=2.0, max_replicas=1000)
+    # R = 1 pod of demand: 1 + 2 * 1 = 3 pods; R = 100: 100 + 2 * 10 = 120 pods; R = 0: no burst allowance
+    assert replicas_for(np.array([0.0, 100.0, 10_000.0]), 100.0, cfg).tolist() == [1, 3, 120]
+    # without the burst allowance the same demand needs R pods
+    assert replicas_for(np.array([100.0, 10_000.0]), 100.0, PlannerConfig(headroom=0.0, max_replicas=1000)).tolist() \
+        == [1, 100]
+
+
+def test_the_hold_can_keep_the_observed_level_instead_of_its_peak():
+    # one burst of 900 in a quarter hour of 100: the peak hold keeps 9 pods, the level hold what 100 + burst needs
+    seen = observed([100, 900, 100, 100])
+    peak = plan(forecast([50] * 6), seen, capacity=100, now=NOW, health=HEALTHY,
+                cfg=PlannerConfig(headroom=0.0, scale_in_hold=timedelta(minutes=20)))
+    level = plan(forecast([50] * 6), seen, capacity=100, now=NOW, health=HEALTHY,
+                 cfg=PlannerConfig(headroom=0.0, scale_in_hold=timedelta(minutes=20), hold_statistic="mean", burst=1.0))
+    assert peak.target == 9
+    assert level.target == 5  # mean 300 req/s: R = 3, 3 + sqrt(3) = 4.7 -> 5
+    assert "mean over the last" in level.reason and "sqrt(R) replicas for bursts" in level.reason
+
+
 def test_a_spike_is_provisioned_lead_time_ahead():
     # demand 100 req/s, a spike to 1000 at the 4th step (20 min ahead); pods take 10 min to be ready
     cfg = PlannerConfig(lead=timedelta(minutes=10), headroom=0.0)

@@ -111,7 +111,9 @@ def test_plans_are_predictive_with_the_fitted_capacity_and_say_why(world):
         assert p.capacity_rps == pytest.approx(world.true_capacity(name), rel=0.02)
         assert p.model == "forecast-request_rate" and p.version == "1"
         assert 0 <= p.recent_error < 0.2 and p.error_source.startswith("backtest")
-        assert p.reason.startswith("predictive: forecast-request_rate[seasonal_naive] v1 p90 forecast peaks at")
+        # the default planner: the median, square-root staffing, the observed level held half an hour
+        assert p.reason.startswith("predictive: forecast-request_rate[seasonal_naive] v1 p50 forecast peaks at")
+        assert "1.7 x sqrt(R) replicas for bursts" in p.reason and "mean over the last 0:30:00" in p.reason
         assert p.schedule and p.peak == max(n for _, n in p.schedule) and p.target >= 1
     rows = ps.plan_rows(list(plans.values()))
     assert list(rows["workload"]) == list(plans) and rows["reason"].str.len().min() > 50
