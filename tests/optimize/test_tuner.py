@@ -107,3 +107,13 @@ def test_config_is_validated():
         TunerConfig(population=10)
     with pytest.raises(ValueError):
         TunerConfig(budget=1)
+
+
+def test_the_space_keeps_min_replicas_at_the_quiet_level_and_max_replicas_above_the_peak():
+    d = _demand(days=2)
+    need = MODEL.replicas_needed(d)
+    space = SearchSpace.for_demand(d, MODEL)
+    # a daily cycle from ~1 to ~10 pods (bursts to ~13): minReplicas may not hold the daytime level all night
+    assert space.max_min_replicas == int(np.quantile(need, 0.05)) and space.max_min_replicas <= 2
+    assert space.max_replicas == 2 * need.max() >= 20
+    assert SearchSpace.for_demand(d, MODEL, quiet=0.5).max_min_replicas == int(np.median(need)) > 2
