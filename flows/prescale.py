@@ -38,7 +38,7 @@ def plan_task(settings, cfg):
 @task(name="propose", cache_policy=NO_CACHE)
 def propose_task(settings, cfg, plans, act, dry_run):
     proposals = open_duplicates(settings, plans, make_proposals(settings, plans, run_id=run_id_for(plans), cfg=cfg))
-    return propose_all(settings, proposals, act=act, dry_run=dry_run)
+    return propose_all(settings, proposals, act=act, dry_run=dry_run, supersede=True)
 
 
 @flow(name="prescale", log_prints=True)

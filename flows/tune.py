@@ -53,7 +53,7 @@ def log_task(settings, rows):
 @task(name="propose", cache_policy=NO_CACHE)
 def propose_task(settings, rows, act, dry_run):
     run_id = "tune-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M")
-    return propose_all(settings, proposals(settings, rows, run_id=run_id), act=act, dry_run=dry_run)
+    return propose_all(settings, proposals(settings, rows, run_id=run_id), act=act, dry_run=dry_run, supersede=True)
 
 
 @flow(name="tune", log_prints=True)

@@ -106,9 +106,11 @@ class Actuator:
 
     # --- proposing, rejecting, freezing -----------------------------------------------------------------------
 
-    def propose(self, p: Proposal) -> tuple[Recommendation, bool]:
+    def propose(self, p: Proposal, *, supersede: bool = False) -> tuple[Recommendation, bool]:
+        """Store `p` as a pending recommendation; with `supersede`, a new one closes the open recommendations from
+        the same source for the same object and kind of change (a proposer replacing its own older plan)."""
         self.authorize(Action.propose, target=p.target)
-        return self.store.propose(p, self.caller.user, self.caller.role.value)
+        return self.store.propose(p, self.caller.user, self.caller.role.value, supersede=supersede)
 
     def reject(self, rec_id: int, reason: str) -> Outcome:
         rec = self.store.get(rec_id)

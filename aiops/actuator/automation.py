@@ -30,17 +30,19 @@ def _act(act: Actuator, rec: Recommendation, dry_run: bool) -> Result:
 
 
 def propose_all(settings: Settings, proposals: Iterable[Proposal], *, act: bool = False,
-                dry_run: bool | None = None, on_result: Callable[[Result], None] | None = None) -> list[Result]:
+                dry_run: bool | None = None, on_result: Callable[[Result], None] | None = None,
+                supersede: bool = False) -> list[Result]:
     """Propose each (a resubmission is a no-op); with `act`, dry-run or apply the new ones at once.
 
-    `dry_run` None follows `actuator.mode` (apply mode applies, dry-run mode dry-runs).
+    `dry_run` None follows `actuator.mode` (apply mode applies, dry-run mode dry-runs). `supersede`: each new
+    recommendation closes the older open ones from its source for the same object and kind of change.
     """
     dry = settings.actuator.mode != "apply" if dry_run is None else dry_run
     out: list[Result] = []
     a = Actuator.open(settings)
     try:
         for p in proposals:
-            rec, created = a.propose(p)
+            rec, created = a.propose(p, supersede=supersede)
             r = (_act(a, rec, dry) if act and created and rec.state in OPEN_STATES else
                  {"id": rec.id, "target": str(rec.target), "outcome": "proposed" if created else "exists",
                   "exit_code": 0, "state": rec.state.value, "reason": rec.reason})

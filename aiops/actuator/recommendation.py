@@ -29,6 +29,7 @@ class State(str, Enum):
     applied = "applied"
     rejected = "rejected"
     rolled_back = "rolled-back"
+    superseded = "superseded"  # a newer proposal from the same source for the same object and kind of change
 
 
 OPEN_STATES = (State.pending, State.dry_run_ok)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from aiops.actuator.audit import GENESIS, Verification, record_hash, verify_chain
-from aiops.actuator.recommendation import Proposal, Recommendation, State
+from aiops.actuator.recommendation import OPEN_STATES, Proposal, Recommendation, State
 from aiops.errors import ActuatorError, AuditBroken, Conflict, UnknownNameError
 
 meta = sa.MetaData()
@@ -185,8 +185,12 @@ class ActionStore:
 
     # --- recommendations ----------------------------------------------------------------------------------------
 
-    def propose(self, p: Proposal, actor: str, role: str) -> tuple[Recommendation, bool]:
-        """Store a proposal as a pending recommendation; the same fingerprint again returns the stored one."""
+    def propose(self, p: Proposal, actor: str, role: str, *, supersede: bool = False) -> tuple[Recommendation, bool]:
+        """Store a proposal as a pending recommendation; the same fingerprint again returns the stored one.
+
+        `supersede`: a new recommendation closes the open ones from the same source (evidence.source) for the same
+        object and kind of change, in the same transaction and each with its own audit record, so that acting on
+        every open recommendation can never apply an outdated plan after a newer one."""
         fp = p.fingerprint()
         with self._locked() as conn:
             found = conn.execute(sa.select(recommendations.c.id).where(recommendations.c.fingerprint == fp)).first()
@@ -202,7 +206,22 @@ class ActionStore:
                                          after=p.change.model_dump(mode="json"),
                                          details={"evidence": p.evidence.model_dump(mode="json")}))
                 created = True
+                if supersede:
+                    self._supersede(conn, p, rec_id, actor, role)
         return self.get(rec_id), created
+
+    def _supersede(self, conn: Connection, p: Proposal, by: int, actor: str, role: str) -> None:
+        rows = conn.execute(sa.select(recommendations.c.id, recommendations.c.body).where(
+            recommendations.c.object_key == p.target.object_key, recommendations.c.change_type == p.change.type,
+            recommendations.c.id != by, recommendations.c.state.in_([s.value for s in OPEN_STATES])))
+        for row in rows.all():
+            if json.loads(row.body).get("evidence", {}).get("source") != p.evidence.source:
+                continue
+            e = self._append(conn, Entry(actor, role, "supersede", "superseded",
+                                         f"superseded by recommendation {by}, a newer {p.evidence.source} proposal for "
+                                         f"the same object", row.id, p.target.object_key))
+            conn.execute(recommendations.update().where(recommendations.c.id == row.id)
+                         .values(state=State.superseded.value, updated_at=e["time"]))
 
     @staticmethod
     def _from_row(row: Any) -> Recommendation:

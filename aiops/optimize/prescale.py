@@ -367,7 +367,7 @@ def propose(settings: Settings, cfg: PrescaleSettings | None = None, *, act: boo
     cfg = cfg or prescale_settings(settings)
     plans = decide(plan_workloads(settings, cfg, now=now), settings.actuator.guardrails)
     proposals = open_duplicates(settings, plans, make_proposals(settings, plans, run_id=run_id_for(plans), cfg=cfg))
-    return plans, propose_all(settings, proposals, act=act, dry_run=dry_run, on_result=on_result)
+    return plans, propose_all(settings, proposals, act=act, dry_run=dry_run, on_result=on_result, supersede=True)
 
 
 def as_dicts(plans: list[WorkloadPlan]) -> list[dict[str, Any]]:

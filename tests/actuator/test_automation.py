@@ -56,3 +56,33 @@ def test_actuate_flow_through_the_cli(sim, pool, cli, tmp_path):
     assert [(r["id"], r["outcome"]) for r in res] == [(1, "applied")]
     audit = json.loads(cli("audit", "-o", "json", role="viewer").stdout)
     assert audit[-1]["actor"] == "aiops-prescale" and audit[-1]["outcome"] == "applied"
+
+
+def test_a_newer_plan_supersedes_the_open_one_from_its_source_for_the_same_object(sim, pool, tmp_path):
+    w, other = pool.take(), pool.take()
+    settings = _settings(sim, tmp_path)  # mode dry-run
+    old = proposal(deployment_target(w), ReplicasChange(replicas=w.replicas + 1), run="run-1")
+    elsewhere = proposal(deployment_target(other), ReplicasChange(replicas=other.replicas + 1), run="run-1")
+    foreign = proposal(deployment_target(w), ReplicasChange(replicas=w.replicas + 1), run="run-1-cost").model_copy(
+        update={"evidence": Evidence(source="cost")})
+    res = propose_all(settings, [old, elsewhere, foreign], act=True)
+    assert [r["state"] for r in res] == ["dry-run-ok"] * 3
+    newer = proposal(deployment_target(w), ReplicasChange(replicas=w.replicas + 2), run="run-2")
+    # without superseding, both plans for w stay open and acting on every open one could apply the older
+    res = propose_all(settings, [newer], supersede=True)
+    assert [(r["id"], r["outcome"]) for r in res] == [(4, "proposed")]
+    from aiops.actuator.actuator import Actuator
+
+    a = Actuator.open(settings)
+    try:
+        states = {r.id: r.state.value for r in a.store.list()}
+        records = a.store.audit_records(recommendation_id=1)
+        verified = a.store.verify()
+    finally:
+        a.close()
+    # only the same source's open plan for the same object is closed; another object and another source are not
+    assert states == {1: "superseded", 2: "dry-run-ok", 3: "dry-run-ok", 4: "pending"}
+    assert records[-1]["outcome"] == "superseded" and "superseded by recommendation 4" in records[-1]["reason"]
+    assert verified.ok
+    # what act_on_open would apply now is the newer plan only
+    assert [r["id"] for r in act_on_open(settings, sources=("test",))] == [4]
