@@ -133,7 +133,7 @@ class TrainSettings(BaseModel):
 
 
 from aiops.actuator.policy import ActuatorSettings  # noqa: E402  (pure pydantic, no client imports)
-from aiops.optimize.config import PrescaleSettings, TuneSettings  # noqa: E402  (pure pydantic)
+from aiops.optimize.config import CostSettings, PrescaleSettings, TuneSettings  # noqa: E402  (pure pydantic)
 
 
 class Settings(BaseSettings):
@@ -173,6 +173,7 @@ class Settings(BaseSettings):
     actuator: ActuatorSettings = Field(default_factory=ActuatorSettings)
     prescale: PrescaleSettings = Field(default_factory=PrescaleSettings)
     tune: TuneSettings = Field(default_factory=TuneSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
 
     @field_validator("kubeconfig")
     @classmethod

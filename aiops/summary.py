@@ -147,6 +147,8 @@ def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, co
         print_prescale(result["prescale"], c)
     if result.get("tune"):
         print_tuning(result["tune"], c)
+    if result.get("cost"):
+        print_cost(result["cost"], c)
     c.print(f"Data: {status['data_dir']} ({status['bytes_on_disk'] / 1e6:.1f} MB): raw/ Parquet by metric and day, "
             "features/, labels/, events/, quarantine/, state/watermarks.sqlite, prefect/ (flow runs)")
     c.print(f"Done in {elapsed_s:.0f} s. Next:")
@@ -154,7 +156,7 @@ def print_demo_summary(settings: Settings, result: dict, *, elapsed_s: float, co
                       ("models", "the champion and challenger of each task"),
                       ("ui mlflow", "runs, plots, registered models and aliases in the MLflow UI, http://127.0.0.1:5000"),
                       ("ui prefect", "these flow runs in the Prefect UI, http://127.0.0.1:4200"),
-                      ("suggestions --all", "the recommendations (pre-scaling, tuning) and their state"),
+                      ("suggestions --all", "the recommendations (pre-scaling, tuning, right-sizing) and their state"),
                       ("sim serve", "the simulated cluster's Kubernetes API, for kubectl")):
         c.print(f"  .venv/bin/aiops {cmd:<11} {what}", soft_wrap=True)
 
@@ -196,6 +198,43 @@ def print_tuning(out: dict, c: Console) -> None:
                 + ("" if w["propose"] else " (not proposed: too small a gain)"), soft_wrap=True)
     c.print(f"  through the actuator: {_outcomes(out['results'])}; each search is in MLflow (experiment tune-hpa: "
             "Pareto plot and table)", soft_wrap=True)
+
+
+def print_cost(out: dict, c: Console, top: int = 5) -> None:
+    """The expected monthly saving of right-sizing and its risk (the cost flow's result)."""
+    c.rule("Cost: right-sized requests (PuLP) and node pools, OpenCost prices")
+    t, solve = out["totals"], out["solve"]
+    done = [x for x in out["containers"] if x["status"] != "skipped"]
+    pct = f" ({t['saving'] / t['cost_now']:.0%})" if t["cost_now"] else ""
+    c.print(f"  {t['containers']} containers, usage {out['history'][0][:16]} .. {out['history'][1][:16]}: "
+            f"${t['cost_now']:,.2f} -> ${t['cost_new']:,.2f} per month, saves ${t['saving']:,.2f}{pct}; "
+            f"model {solve['status']} in {solve['seconds']:.2f} s", soft_wrap=True)
+    risk_now = [x["cpu_risk_now"] for x in done if x["cpu_risk_now"] is not None]
+    risk_new = [x["cpu_risk_expected"] for x in done if x["cpu_risk_expected"] is not None]
+    if risk_now and risk_new:
+        c.print(f"  risk: CPU usage above the request in {sum(risk_now) / len(risk_now):.1%} of intervals now "
+                f"(mean over containers, worst {max(risk_now):.1%}); expected after {sum(risk_new) / len(risk_new):.1%} "
+                f"(worst {max(risk_new):.1%}); memory requests stay above each container's peak plus its margin",
+                soft_wrap=True)
+    for x in sorted(done, key=lambda x: -abs(x["saving"] or 0))[:top]:
+        r, p = x["recommended"], x["proposed"]
+        cpu = f"CPU {_size(x['cpu_request'], 'cpu')} -> {_size(r.get('cpu_request'), 'cpu')}"
+        mem = f"memory {_size(x['memory_request'], 'mem')} -> {_size(r.get('memory_request'), 'mem')}"
+        c.print(escape(f"  {x['namespace']}/{x['workload']}: {cpu}, {mem}: ${x['cost_now']:.2f} -> "
+                       f"${x['cost_new']:.2f}/month" + ("" if p else " (not proposed)")
+                       + (f"; {x['note']}" if x["note"] else "")), soft_wrap=True)
+    for pool in out.get("pools") or []:
+        c.print(escape(f"  node pool {pool['name']}: {pool['reason']}"), soft_wrap=True)
+    if out.get("mix"):
+        c.print(escape(f"  cheapest node mix for the right-sized pods: {out['mix'].get('summary', '')}"),
+                soft_wrap=True)
+    c.print(f"  through the actuator: {_outcomes(out['results'])}", soft_wrap=True)
+
+
+def _size(v: float | None, kind: str) -> str:
+    if v is None:
+        return "unset"
+    return f"{v * 1000:.0f}m" if kind == "cpu" else f"{v / 2**20:.0f}Mi"
 
 
 def _hpa_line(h: dict) -> str:

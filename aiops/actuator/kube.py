@@ -106,6 +106,24 @@ class Cluster:
                 return h["metadata"]["name"]
         return None
 
+    def list_pods(self) -> list[Obj]:
+        """Every pod of the cluster (all namespaces)."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.api)
+        return self._call(lambda **kw: core.list_pod_for_all_namespaces(**kw), "LIST pods -A").obj.get("items", [])
+
+    def list_nodes(self) -> list[Obj]:
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.api)
+        return self._call(lambda **kw: core.list_node(**kw), "LIST nodes").obj.get("items", [])
+
+    def list_node_pools(self, namespace: str = "default") -> list[Obj]:
+        """The node pools as Cluster API MachineDeployments in `namespace`."""
+        return self._call(lambda **kw: self._custom.list_namespaced_custom_object(
+            CAPI[0], CAPI[1], namespace, CAPI[2], **kw), f"LIST machinedeployments -n {namespace}").obj.get("items", [])
+
     def patch(self, t: Target, body: Obj, content_type: str, *, dry_run: bool) -> Answer:
         """PATCH the object; `dry_run` sends `dryRun=All` (the server validates and answers, and changes nothing)."""
         kw: dict[str, Any] = {"_content_type": content_type}

@@ -85,3 +85,26 @@ class TuneSettings(BaseModel):
     startup_delay_s: float = Field(30.0, ge=0, description="pod start-up to Ready (assumed)")
     min_gain: float = Field(0.05, ge=0, le=1, description="propose only when the chosen point improves the current "
                             "settings' violation minutes or cost by at least this share")
+
+
+class CostSettings(BaseModel):
+    """What the cost optimizer right-sizes, from how much stored usage, and what it proposes (`AIOPS_COST__*`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespaces: tuple[str, ...] = Field(("*",), description="namespaces (glob patterns) whose containers are sized")
+    workloads: tuple[str, ...] = Field(("*",), description="workload names (glob patterns)")
+    history_days: float = Field(28.0, gt=0, le=90, description="stored usage the recommendation is read from")
+    classes: dict[str, str] = Field(
+        default_factory=dict, description="'namespace/workload' glob pattern -> workload class (a key of "
+        "rightsize.cpu_risk); the first matching pattern wins, unmatched workloads are 'default'")
+    rightsize: dict[str, object] = Field(
+        default_factory=dict, description="overrides of aiops.optimize.rightsize.RightsizeConfig (cpu_risk, "
+        "memory_margin, memory_limit_ratio, budgets, ...), checked when the flow starts")
+    min_saving_per_month: float = Field(
+        1.0, ge=0, description="propose a container's change only if it moves its monthly cost by at least this "
+        "many dollars (a raise for risk is always proposed)")
+    pool_label: str = Field("eks.amazonaws.com/nodegroup", min_length=1,
+                            description="node label naming a node's pool (GKE: cloud.google.com/gke-nodepool)")
+    pool_namespace: str = Field("default", description="namespace of the node pools' MachineDeployments")
+    node_headroom: int = Field(1, ge=0, le=10, description="nodes added to a pool's packed maximum")
