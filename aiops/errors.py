@@ -70,3 +70,8 @@ class AuditBroken(ActuatorError):
     """The audit chain does not verify: a record was edited, deleted or reordered."""
 
     exit_code = 6
+
+
+class InfeasibleBudget(SettingsError):
+    """A namespace budget or quota (a setting) cannot hold its workloads at their risk targets and memory margins;
+    the fix is a setting too: raise the limit or loosen a target (a limit is never dropped silently)."""

@@ -214,7 +214,7 @@ def print_cost(out: dict, c: Console, top: int = 5) -> None:
     if risk_now and risk_new:
         c.print(f"  risk: CPU usage above the request in {sum(risk_now) / len(risk_now):.1%} of intervals now "
                 f"(mean over containers, worst {max(risk_now):.1%}); expected after {sum(risk_new) / len(risk_new):.1%} "
-                f"(worst {max(risk_new):.1%}); memory requests stay above each container's peak plus its margin",
+                f"(worst {max(risk_new):.1%}); memory limits stay above each container's peak plus a margin",
                 soft_wrap=True)
     for x in sorted(done, key=lambda x: -abs(x["saving"] or 0))[:top]:
         r, p = x["recommended"], x["proposed"]

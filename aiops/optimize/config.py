@@ -87,6 +87,18 @@ class TuneSettings(BaseModel):
                             "settings' violation minutes or cost by at least this share")
 
 
+class Prices(BaseModel):
+    """Unit prices of allocated resources. The field names match `allocation_cost`'s keywords, so
+    `opencost.allocation_cost(requests, usage, step=..., **prices.model_dump())` works."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu_price_per_core_hour: float = Field(
+        0.031611, gt=0, description="$ per core-hour; default: OpenCost configs/default.json (GCP us-central1)")
+    memory_price_per_gib_hour: float = Field(
+        0.004237, gt=0, description="$ per GiB-hour; default: OpenCost configs/default.json (GCP us-central1)")
+
+
 class CostSettings(BaseModel):
     """What the cost optimizer right-sizes, from how much stored usage, and what it proposes (`AIOPS_COST__*`)."""
 

@@ -3,8 +3,9 @@ new requests and limits (and node-pool bounds, `cost_nodes`) through the actuato
 
 1. `cost_inputs.load_inputs`: per-pod usage over the last `cost.history_days`, and the requests, limits and
    replicas running now (read from the cluster's API; the cluster is never written here);
-2. `rightsize.rightsize` over all containers at once (the PuLP model; CPU risk kept out of sample, memory above
-   the observed peak with a margin raised by OOM kills, namespace budgets and quotas; `cost.rightsize`);
+2. `rightsize.rightsize` over all containers at once (the PuLP model; CPU risk kept out of sample; the memory
+   request at the history's p99.9 and the limit above its peak with a margin, both raised by OOM kills;
+   namespace budgets and quotas; `cost.rightsize`);
 3. each container's monthly OpenCost cost now and after (`opencost.allocation_cost` over the history, per pod,
    times its mean pods, scaled to a 730-hour month), and the share of intervals its CPU usage was above the
    request now against the risk the new request is expected to keep;
@@ -73,6 +74,7 @@ class CostPlan:
     solve: dict[str, Any]
     start: pd.Timestamp
     end: pd.Timestamp
+    pool_inputs: dict[str, Any] = field(default_factory=dict)  # cost_inputs.Pool by name: the pools as they run
     pools: list[Any] = field(default_factory=list)  # cost_nodes.PoolPlan
     mix: dict[str, Any] = field(default_factory=dict)  # the cheapest catalog mix for the right-sized pods
 
@@ -114,7 +116,7 @@ def plan_costs(settings: Settings, cfg: CostSettings | None = None, *, cluster: 
     plans = _plans(inputs, result, rcfg, settings.actuator.guardrails, cfg, settings.train.step_seconds)
     solve = {"status": result.status, "objective": result.objective, "bound": result.bound, "gap": result.gap,
              "seconds": round(result.solve_seconds, 3), "notes": list(result.notes)}
-    return CostPlan(plans, inputs.skipped, solve, inputs.start, inputs.end)
+    return CostPlan(plans, inputs.skipped, solve, inputs.start, inputs.end, inputs.pools)
 
 
 def _monthly(requests: pd.DataFrame, usage: pd.DataFrame, rcfg: RightsizeConfig, step_s: int) -> pd.Series:

@@ -18,27 +18,15 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.errors import SchemaError
+from aiops.optimize.config import Prices  # noqa: F401  (settings embed it; re-exported here)
 from aiops.optimize.rightsize_baselines import check_usage
 
 GIB = 1024**3
 REQUEST_COLUMNS = ("series", "cpu_request", "memory_request")
 NODE_COLUMNS = ("node", "cpu_cores", "memory_bytes", "hours")
 COST_COLUMNS = ("series", "hours", "cpu_core_hours", "memory_gib_hours", "cpu_cost", "memory_cost", "total_cost")
-
-
-class Prices(BaseModel):
-    """Unit prices of allocated resources. The field names match `allocation_cost`'s keywords, so
-    `allocation_cost(requests, usage, step=..., **prices.model_dump())` works."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cpu_price_per_core_hour: float = Field(
-        0.031611, gt=0, description="$ per core-hour; default: OpenCost configs/default.json (GCP us-central1)")
-    memory_price_per_gib_hour: float = Field(
-        0.004237, gt=0, description="$ per GiB-hour; default: OpenCost configs/default.json (GCP us-central1)")
 
 
 def allocation_cost(requests: pd.DataFrame, usage: pd.DataFrame, *, cpu_price_per_core_hour: float,

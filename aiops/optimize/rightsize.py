@@ -1,24 +1,48 @@
 """Right-sizing by a PuLP model over all workloads at once that keeps the CPU risk it promises out of sample.
 
 `rightsize(usage, config)` picks for every series one CPU request from a millicore grid (binary x[w, c]) and one
-memory request from a MiB grid (binary y[w, m]) minimising the OpenCost cost (max(request, usage) x price over the
-history's intervals, scaled to a 730-hour month; `opencost.Prices`), plus an optional price on unmet CPU, subject to:
+memory request from a MiB grid (binary y[w, m]; both geometric, 2 % apart, multiples of 5 m and 8 MiB: 10 % apart
+cost 3 % more on Bitbrains, for a realised risk further below the target) minimising the OpenCost cost
+(max(request, usage) x price over the history's intervals, scaled to a 730-hour month; `opencost.Prices`), plus an
+optional price on unmet CPU, subject to:
 - CPU: each workload's *expected out-of-sample* share of intervals with usage above the request <= its class's
   target (`cpu_risk`). The in-sample share is not used for that: a request at the in-sample p95 is exceeded more
   often afterwards. `rightsize_risk` estimates each candidate's later risk by a rolling backtest inside the history
   (train on a window, measure the next horizon, several splits; see its docstring), i.e. it learns per workload,
   shrunk towards its class, how far the in-sample level must be raised, and applies that to the last window;
-- memory: request >= the history's peak x (1 + margin + `oom_margin_step` x OOM kills); the limit is the request x
-  `memory_limit_ratio`. Requests are what is scheduled and paid for; the limit only decides when the kernel kills
-  the container, so a limit above the request lets a container ride out a peak above its history instead of dying;
+- memory: the request carries the cost and the limit the safety. Requests are what is scheduled and paid for
+  (OpenCost charges max(request, usage)); the limit only decides when the kernel kills the container. So the request
+  is the `memory_quantile` (default p99.9) of the whole history's samples x (1 + `memory_margin`), and the limit is
+  never below the history's *peak* x (1 + `memory_limit_margin`) nor below the request x `memory_limit_ratio`. Each
+  OOM kill of the series adds `oom_margin_step` to both margins. The decision and its figures are below;
 - optional namespace budgets ($ per month) and quotas (requested cores / GiB). Infeasible ones raise
   `InfeasibleBudget` naming the namespace and the shortfall; they are never dropped.
+
+Memory on Bitbrains VMs 1-100 (`benchmarks/rightsize.py`: July -> August, July-August -> September): OpenCost
+memory cost, memory risk (share of intervals above the request: mean, p95 over VMs), OOM proxy (VMs ever above
+the limit; the limit at the history's peak x 1.5 unless said):     August                 September
+    peak x 1.15, limit = request   $4,740  0.01 % (p95 0.05 %)  19    $4,777  0.02 % (p95 0.05 %)  16
+    peak x 1.15                    $4,740  0.01 % (p95 0.05 %)   6    $4,777  0.02 % (p95 0.05 %)   9
+    peak                           $4,116  0.08 % (p95 0.13 %)   6    $4,152  0.10 % (p95 0.32 %)   9
+    p99.9 (the default)            $3,321  0.82 % (p95 0.58 %)   6    $3,268  0.49 % (p95 2.93 %)   9
+    p99                            $2,316  2.24 % (p95 4.22 %)   6    $2,199  1.84 % (p95 6.04 %)   9
+    14-day peak                    $3,498  0.73 % (p95 0.27 %)   6    $3,707  1.28 % (p95 2.15 %)   9
+    KRR: 14-day peak x 1.15        $4,022  0.39 % (p95 0.14 %)  49    $4,263  1.02 % (p95 0.22 %)  40 (limit = request)
+    VPA target                     $2,431  4.53 % (p95 36.9 %)  80    $2,904  1.38 % (p95 6.74 %)  87 (limit = request)
+A two-month peak is set by minutes of spikes that a request covering them pays for all month: the p99.9 leaves
+out the top 0.1 % of samples (1.5 hours in two months), costs a fifth less than the peak, and has 0.5-0.8 % of
+intervals above the request, not killed (the limit covers them) but first to be evicted if a node runs short of
+memory: the risk the request prices. A recent window (KRR's 14 days) misses the levels memory returns to after
+weeks, and is riskier for more money. The limit: at the peak x 1.15, 16-21 VMs exceed it the next month, x 1.3
+11-13, x 1.5 6-9; inside July-August alone (splits July 18-30, 30 days ahead) the peak so far x 1.15 was exceeded
+by 22-30 % of the VMs, x 1.5 by 7-11 %. A limit costs nothing in OpenCost; one far above the request lets a node
+be overcommitted, which the memory risk measures.
 
 Without budgets the problem separates per workload; dominated candidates (infeasible, or costlier with no lower
 objective) are pruned first, so thousands of workloads solve in seconds, and the model is still one model since
 budgets couple workloads. Input: the long usage frame of `rightsize_baselines` (history only: the caller must not
 pass the evaluation period; `now` cuts it explicitly). Output: the baselines' columns plus `cpu_risk_in_sample`,
-`cpu_risk_expected`, `memory_peak`, `monthly_cost`.
+`cpu_risk_expected`, `memory_peak`, `monthly_cost`; the `why` column is written by `rightsize_explain`.
 """
 
 from __future__ import annotations
@@ -33,17 +57,14 @@ import pandas as pd
 import pulp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aiops.errors import AiopsError, SchemaError, UnknownNameError
+from aiops.errors import AiopsError, InfeasibleBudget, SchemaError, UnknownNameError
 from aiops.optimize import rightsize_risk as risk
 from aiops.optimize.opencost import GIB, Prices
-from aiops.optimize.rightsize_baselines import MIB, OUTPUT_COLUMNS, _check_current, check_usage
+from aiops.optimize.rightsize_baselines import MIB, OUTPUT_COLUMNS, check_current, check_usage
+from aiops.optimize.rightsize_explain import recommendations_frame
 
 HOURS_PER_MONTH = 730.0  # OpenCost's month
 EXTRA_COLUMNS = ("cpu_risk_in_sample", "cpu_risk_expected", "memory_peak", "monthly_cost")
-
-
-class InfeasibleBudget(AiopsError):
-    """A namespace budget or quota cannot hold its workloads at their risk targets and memory margins."""
 
 
 class RightsizeConfig(BaseModel):
@@ -53,10 +74,10 @@ class RightsizeConfig(BaseModel):
 
     cpu_min_millicores: int = Field(10, ge=1, description="smallest CPU candidate, millicores")
     cpu_max_cores: float = Field(64.0, gt=0, description="largest CPU candidate (the largest node), cores")
-    cpu_ratio: float = Field(1.1, ge=1.02, le=1.5, description="growth between CPU candidates (geometric grid)")
+    cpu_ratio: float = Field(1.02, ge=1.001, le=1.5, description="growth between CPU candidates (geometric grid)")
     memory_min_mib: int = Field(32, ge=8, description="smallest memory candidate, MiB")
     memory_max_gib: float = Field(256.0, gt=0, description="largest memory candidate (the largest node), GiB")
-    memory_ratio: float = Field(1.1, ge=1.02, le=1.5, description="growth between memory candidates")
+    memory_ratio: float = Field(1.02, ge=1.001, le=1.5, description="growth between memory candidates")
     cpu_risk: dict[str, float] = Field(
         default_factory=lambda: {"default": 0.05},
         description="class -> target share of intervals with CPU usage above the request, per workload, out of "
@@ -70,10 +91,13 @@ class RightsizeConfig(BaseModel):
                                 "a workload's own backtest")
     min_points: int = Field(100, ge=1, description="samples needed to recommend, and per backtest train/test part")
     max_headroom: float = Field(3.0, ge=1, description="largest CPU candidate as a multiple of the history's peak")
-    memory_margin: float = Field(0.15, ge=0, description="memory request = peak x (1 + margin + OOM bumps)")
-    oom_margin_step: float = Field(0.2, ge=0, description="margin added per OOM kill of the series")
-    memory_limit_ratio: float = Field(1.5, ge=1, description="memory limit / request; > 1 so usage above the "
-                                      "request is not killed while only the request is paid for")
+    memory_quantile: float = Field(0.999, ge=0.5, le=1.0, description="memory request = this quantile of the "
+                                   "history's memory samples x (1 + memory_margin + OOM bumps); 1 = the peak")
+    memory_margin: float = Field(0.0, ge=0, description="margin on the memory request's quantile")
+    memory_limit_margin: float = Field(0.5, ge=0, description="memory limit >= the history's peak x (1 + this + "
+                                       "OOM bumps): the limit carries the safety, the request the cost")
+    oom_margin_step: float = Field(0.2, ge=0, description="added to both memory margins per OOM kill of the series")
+    memory_limit_ratio: float = Field(1.0, ge=1, description="memory limit >= request x this")
     cpu_limit_ratio: float | None = Field(None, ge=1, description="CPU limit / request; None = no limit (as KRR)")
     unmet_cpu_price_per_core_hour: float = Field(
         0.0, ge=0, description="price put on a core-hour of usage above the request (recent window); 0 = pure cost")
@@ -144,8 +168,10 @@ class _Workload:
     keep: np.ndarray = field(default_factory=lambda: np.zeros(0))  # candidate indices put in the model
     recent_peak: float = np.nan
     mem: float = np.nan  # memory request (bytes)
+    mem_limit: float = np.nan
+    mem_level: float = np.nan  # the history's memory quantile the request is read from
     mem_cost: float = np.nan
-    peak: float = np.nan
+    peak: float = np.nan  # the history's memory peak
     current_cost: float = np.nan
     splits: int = 0
     first: int = 0  # smallest candidate meeting the risk bound
@@ -184,13 +210,14 @@ def rightsize(usage: pd.DataFrame, config: RightsizeConfig | None = None, *,
                           f"{sorted(set(ns_of.values()))}); pass `namespaces` mapping each series to its namespace")
     if any(v < 0 for v in oom_of.values()):
         raise SchemaError(f"ooms: counts must be >= 0, got {({k: v for k, v in oom_of.items() if v < 0})}")
-    cur = _check_current(current, u.names) if current is not None else None
+    cur = check_current(current, u.names) if current is not None else None
     work, notes = _workloads(u, config, cls_of, ns_of, oom_of, limited, cur)
     _check_limits(work, config)
     t0 = time.perf_counter()
     status, objective, bound, gap = _solve(work, config)
     seconds = time.perf_counter() - t0
-    return RightsizeResult(_frame(work, config, cur), status, objective, bound, gap, seconds, tuple(notes))
+    frame = recommendations_frame(work, config, cur, EXTRA_COLUMNS)
+    return RightsizeResult(frame, status, objective, bound, gap, seconds, tuple(notes))
 
 
 def _mapping(m, name: str, kind: type, names: np.ndarray) -> dict:
@@ -256,10 +283,7 @@ def _workloads(u, config: RightsizeConfig, cls_of: dict, ns_of: dict, oom_of: di
         w.unmet = (_mean_max(recent, cand) - cand) * HOURS_PER_MONTH
         w.r_in = 1.0 - np.searchsorted(recent, cand, side="right") / recent.size
         w.recent_peak = float(recent[-1])
-        w.peak = float(mem.max())
-        need = w.peak * (1 + config.memory_margin + config.oom_margin_step * w.ooms)
-        j = int(np.searchsorted(mgrid, need))
-        w.mem = float(mgrid[j]) if j < mgrid.size else float(np.ceil(need / (8 * MIB)) * 8 * MIB)
+        _memory(w, mem, mgrid, config)
         w.mem_cost = w.mem / GIB * HOURS_PER_MONTH * pm
         if cur is not None:
             creq, mreq = (np.nan_to_num(cur[k][i]) for k in ("cpu_request", "memory_request"))
@@ -274,12 +298,11 @@ def _workloads(u, config: RightsizeConfig, cls_of: dict, ns_of: dict, oom_of: di
         if w.undefined:
             continue
         w.expected, w.splits = risk.expected_risk(bt, priors[w.cls], sc, config.prior_splits)
-        feas = np.flatnonzero(w.expected <= config.cpu_risk[w.cls] + 1e-12)
-        if feas.size == 0:  # kept as a bound the model can meet, and said in `why` and the notes
-            feas = np.array([w.cand.size - 1])
-            w.unreachable = True
+        feas, w.unreachable = risk.feasible(w.expected, config.cpu_risk[w.cls])
+        if w.unreachable:
             notes.append(f"{w.name}: CPU risk target {config.cpu_risk[w.cls]:.1%} unreachable within "
-                         f"{config.max_headroom:g} x peak; expected {w.expected[-1]:.1%} at {w.cand[-1]:g} cores")
+                         f"{config.max_headroom:g} x peak; the least expected, {w.expected[-1]:.1%}, from "
+                         f"{w.cand[feas[0]]:g} cores")
         obj = w.cost + pen * w.unmet
         w.first, w.best = int(feas[0]), int(feas[np.argmin(obj[feas])])
         if w.namespace in limited:  # keep the Pareto front of (budget use, objective) up to the optimum
@@ -292,6 +315,18 @@ def _workloads(u, config: RightsizeConfig, cls_of: dict, ns_of: dict, oom_of: di
         else:
             w.keep = np.array([w.best])
     return work, notes
+
+
+def _memory(w: _Workload, mem: np.ndarray, mgrid: np.ndarray, config: RightsizeConfig) -> None:
+    """The memory rule of the module docstring: request from the history's quantile, limit from its peak."""
+    bump = config.oom_margin_step * w.ooms
+    w.peak = float(mem.max())
+    w.mem_level = float(np.quantile(mem, config.memory_quantile, method="higher"))  # an observed sample
+    need = w.mem_level * (1 + config.memory_margin + bump)
+    j = int(np.searchsorted(mgrid, need))
+    w.mem = float(mgrid[j]) if j < mgrid.size else float(np.ceil(need / (8 * MIB)) * 8 * MIB)
+    limit = max(w.peak * (1 + config.memory_limit_margin + bump), w.mem * config.memory_limit_ratio)
+    w.mem_limit = float(np.ceil(limit / MIB) * MIB)
 
 
 def _mean_max(srt: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -356,41 +391,6 @@ def _solve(work: list[_Workload], config: RightsizeConfig) -> tuple[str, float, 
         work[wi].chosen = int(work[wi].keep[int(np.argmax(values))])
     value = float(pulp.value(prob.objective))
     return status, value, bound, (value - bound) / max(abs(value), 1e-12)
-
-
-def _frame(work: list[_Workload], config: RightsizeConfig, cur: dict | None) -> pd.DataFrame:
-    rows = []
-    window = f"{pd.Timedelta(config.window) / pd.Timedelta(days=1):g}-day window"
-    for w in work:
-        if w.undefined:
-            rows.append((w.name, np.nan, np.nan, np.nan, np.nan, f"undefined: {w.undefined}", np.nan, np.nan,
-                         w.peak, np.nan))
-            continue
-        j, target = w.chosen, config.cpu_risk[w.cls]
-        c, r = float(w.cand[j]), float(w.r_in[j])
-        level = (f"in-sample level p{100 * (1 - r):.1f}" if r > 0
-                 else f"the peak x {c / max(w.recent_peak, 1e-9):.2f}") + f" of the last {window}"
-        why = (f"CPU {c * 1000:.0f}m: class {w.cls!r} target {target:.1%}, expected out-of-sample risk "
-               f"{w.expected[j]:.1%} ({w.splits} backtest split(s) + class prior) at {level}")
-        if w.unreachable:
-            why += "; target unreachable, largest candidate"
-        elif j < w.best:
-            why += f"; held below the cost optimum by namespace {w.namespace!r}'s budget/quota"
-        elif j > w.first:
-            why += f"; above the risk bound's {w.cand[w.first] * 1000:.0f}m: unmet CPU is priced"
-        else:
-            why += "; decided by the risk bound"
-        bump = f" + {w.ooms} OOM kill(s) x {config.oom_margin_step:.0%}" if w.ooms else ""
-        mem_limit = float(np.ceil(w.mem * config.memory_limit_ratio / MIB) * MIB)
-        why += (f"; memory {w.mem / MIB:.0f}Mi: peak {w.peak / MIB:.1f}Mi + {config.memory_margin:.0%}{bump}, "
-                f"limit x{config.memory_limit_ratio:g}")
-        monthly = float(w.cost[j] + w.mem_cost)
-        why += f"; ${monthly:.2f}/month"
-        if cur is not None:
-            why += f", saves ${w.current_cost - monthly:.2f}/month against the current requests"
-        cpu_limit = c * config.cpu_limit_ratio if config.cpu_limit_ratio else np.nan
-        rows.append((w.name, c, cpu_limit, w.mem, mem_limit, why, r, float(w.expected[j]), w.peak, monthly))
-    return pd.DataFrame(rows, columns=[*OUTPUT_COLUMNS, *EXTRA_COLUMNS])
 
 
 __all__ = ["EXTRA_COLUMNS", "HOURS_PER_MONTH", "InfeasibleBudget", "OUTPUT_COLUMNS", "RightsizeConfig",

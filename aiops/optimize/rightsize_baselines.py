@@ -232,7 +232,7 @@ def vpa_target(usage: pd.DataFrame, *, current: pd.DataFrame | None = None, cpu_
     if margin < 0:
         raise SchemaError(f"margin must be a fraction >= 0 (0.15 = 15 %), got {margin!r}")
     u, span = check_usage(usage).within(now, history)
-    cur = _check_current(current, u.names)
+    cur = check_current(current, u.names)
     n = len(u.names)
     half = _span(half_life, "half_life").value
     ref = u.ts[u.start[1:] - 1]  # any per-series reference works: only relative weights matter
@@ -312,7 +312,10 @@ def _proportional_limit(new, old_request, old_limit, unit):
     return out / unit
 
 
-def _check_current(current: pd.DataFrame | None, names: np.ndarray) -> dict[str, np.ndarray]:
+def check_current(current: pd.DataFrame | None, names: np.ndarray) -> dict[str, np.ndarray]:
+    """The `current` spec (columns `series`, `cpu_request`, `cpu_limit`, `memory_request`, `memory_limit`; NaN =
+    unset) checked and aligned to `names`: column -> array in the order of `names`, NaN for series it lacks
+    (all NaN when `current` is None). Raises `SchemaError` naming the problem."""
     nan = np.full(len(names), np.nan)
     if current is None:
         return {c: nan.copy() for c in CURRENT_COLUMNS[1:]}
