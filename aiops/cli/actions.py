@@ -67,10 +67,16 @@ def _fmt(v: Any) -> str:
 def _change_text(rec_change: Any, before: dict | None = None) -> str:
     from aiops.actuator.changes import wanted
 
+    def size(k: str, v: Any) -> str:
+        # requests and limits as kubectl shows them: millicores and MiB
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k.startswith(("cpu_", "memory_")):
+            return f"{v * 1000:.0f}m" if k.startswith("cpu_") else f"{v / 2**20:.0f}Mi"
+        return _fmt(v)
+
     parts = []
     for k, v in wanted(rec_change).items():
         old = (before or {}).get(k)
-        parts.append(f"{k} {_fmt(old)}->{_fmt(v)}" if before else f"{k}={_fmt(v)}")
+        parts.append(f"{k} {size(k, old)}->{size(k, v)}" if before else f"{k}={size(k, v)}")
     return ", ".join(parts)
 
 

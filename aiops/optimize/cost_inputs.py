@@ -142,7 +142,9 @@ def load_inputs(settings: Settings, cluster: Cluster, cfg: CostSettings | None =
             continue
         containers[series] = c
     usage = usage[usage["series"].isin(list(containers))].reset_index(drop=True)
-    return CostInputs(usage, containers, _pools(cluster, cfg), start, end, skipped)
+    seen = usage.loc[usage["cpu"].notna(), "ts"]
+    first = pd.Timestamp(seen.min()) if len(seen) else start  # the span the data covers, not the one asked for
+    return CostInputs(usage, containers, _pools(cluster, cfg), max(start, first), end, skipped)
 
 
 def _read_running(cluster: Cluster, c: Container) -> str:

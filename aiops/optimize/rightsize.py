@@ -179,6 +179,7 @@ class _Workload:
     chosen: int = 0
     unreachable: bool = False
     undefined: str = ""
+    window_days: float = 0.0  # the recent window the CPU level is read from, as far as the data reaches
 
 
 def rightsize(usage: pd.DataFrame, config: RightsizeConfig | None = None, *,
@@ -269,6 +270,8 @@ def _workloads(u, config: RightsizeConfig, cls_of: dict, ns_of: dict, oom_of: di
         w = _Workload(name, cls_of.get(name, "default"), ns_of.get(name), ooms=oom_of.get(name, 0))
         work.append(w)
         recent = np.sort(cpu[ts > end - splits.window])
+        if ts.size:
+            w.window_days = (end - max(end - splits.window, int(ts.min()))) / 864e11
         if min(cpu.size, mem.size, recent.size) < config.min_points:
             w.undefined = (f"not enough data: {cpu.size} CPU and {mem.size} memory samples, {recent.size} in the "
                            f"last window; need {config.min_points}")

@@ -45,7 +45,7 @@ def cpu_why(w: _Workload, config: RightsizeConfig) -> str:
     """What decided the CPU request: the level it sits at in the last window and the constraint that bound."""
     j, target = w.chosen, config.cpu_risk[w.cls]
     c, r = float(w.cand[j]), float(w.r_in[j])
-    window = f"{pd.Timedelta(config.window) / pd.Timedelta(days=1):g}-day window"
+    window = f"{w.window_days:.3g}-day window"
     level = (f"in-sample level p{100 * (1 - r):.1f}" if r > 0
              else f"the peak x {c / max(w.recent_peak, 1e-9):.2f}") + f" of the last {window}"
     why = (f"CPU {c * 1000:.0f}m: class {w.cls!r} target {target:.1%}, expected out-of-sample risk "

@@ -3,6 +3,8 @@ PuLP right-sizing over every container, OpenCost money, and the requests applied
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -15,7 +17,8 @@ from aiops.actuator.policy import Guardrails
 from aiops.errors import SchemaError
 from aiops.optimize.config import CostSettings
 from aiops.optimize.cost import _step, plan_costs, proposals, rightsize_config
-from aiops.optimize.cost_inputs import Container, class_of, per_pod_usage
+from aiops.optimize.cost_inputs import Container, Pool, class_of, per_pod_usage
+from aiops.optimize.cost_nodes import PoolPlan, _propose_bounds, plan_pools, pool_proposals
 from aiops.optimize.opencost import Prices
 from aiops.settings import SimSettings, load_settings
 from aiops.sim.apiserver import ApiServer
@@ -104,6 +107,8 @@ def test_a_critical_class_gets_a_tighter_risk_bound(world):
         target = 0.01 if p.container.cls == "critical" else 0.05
         assert p.cpu_risk_expected <= target + 1e-9 or "unreachable" in p.reason
         assert f"class '{p.container.cls}' target {target:.1%}" in p.reason
+        # the window named is the one the data covers (3 days here), not the configured 14 days
+        assert "14-day" not in p.reason and re.search(r"of the last [\d.]+-day window", p.reason)
 
 
 def test_proposals_are_applied_through_the_actuator_and_a_rerun_is_a_no_op(world):
@@ -115,7 +120,7 @@ def test_proposals_are_applied_through_the_actuator_and_a_rerun_is_a_no_op(world
              .get("aiops.dev/actuate") == "true"]
     assert opted
     out = propose_all(settings, opted[:1], act=True, dry_run=False)
-    assert out[0]["outcome"] == "applied", out
+    assert out[0]["outcome"] == "applied", str(out)
     dep = apps.read_namespaced_deployment(opted[0].target.name, opted[0].target.namespace)
     res = next(c for c in dep.spec.template.spec.containers if c.name == opted[0].target.container).resources
     from aiops.actuator.changes import parse_quantity
@@ -147,6 +152,12 @@ def test_a_big_cut_is_stepped_within_the_guardrails_and_says_so():
 
 
 def test_classes_and_bad_settings_are_named():
+    from aiops.actuator.recommendation import ResourcesChange
+    from aiops.cli.actions import _change_text
+
+    # suggestions show requests and limits as kubectl does
+    assert _change_text(ResourcesChange(cpu_request=0.15, memory_request=256 * MIB)) == \
+        "cpu_request=150m, memory_request=256Mi"
     assert class_of("payments", "ledger", {"payments/*": "critical", "*": "batch"}) == "critical"
     assert class_of("shop", "cart", {"payments/*": "critical", "*/cart": "batch"}) == "batch"
     assert class_of("shop", "cart", {}) == "default"
@@ -166,3 +177,58 @@ def test_no_matching_usage_is_a_clear_error(world):
     _, settings, _, _, _ = world
     with pytest.raises(SchemaError, match="cost.namespaces"):
         plan_costs(settings, settings.cost.model_copy(update={"namespaces": ("nope",)}))
+
+
+def test_node_pools_get_bounds_their_packed_pods_need_and_the_catalog_mix_is_reported(world):
+    spec, settings, plan, _, _ = world
+    plan = plan_pools(settings, plan)
+    pools = {p.name: p for p in plan.pools}
+    assert set(pools) == {p.name for p in spec.node_pools}
+    used = {p.container.pool for p in plan.containers}
+    for name, pp in pools.items():
+        if name not in used:
+            assert pp.reason == "no sized workload runs on it" and pp.floor is None
+            continue
+        mine = [p for p in plan.containers if p.container.pool == name]
+        # the floor holds every workload's fewest pods at the recommended requests on this pool's nodes
+        cpu = sum(p.recommended["cpu_request"] * p.container.pods_min for p in mine)
+        assert pp.floor >= math.ceil(cpu / pp.pool.cpu - 1e-9) and pp.cap - settings.cost.node_headroom >= pp.floor
+        most = sum(max(p.recommended["cpu_request"], p.container.cpu_request)
+                   * max(p.container.max_replicas, p.container.pods_max) for p in mine)
+        assert pp.cap - settings.cost.node_headroom >= math.ceil(most / pp.pool.cpu - 1e-9)
+        assert "right-sized pods of its" in pp.reason
+    assert plan.mix["cost_per_hour"] >= plan.mix["bound"] - 1e-9 and plan.mix["node_counts"]
+    assert "today's pools run" in plan.mix["summary"]
+    props = pool_proposals(settings, plan, run_id="cost-pools")
+    assert props and all(p.target.kind == "MachineDeployment" for p in props)
+    c = client.CustomObjectsApi(config.new_client_from_config(config_file=str(settings.kubeconfig)))
+    # the guardrails want the pool's opt-in, as for workloads (the cluster's admin sets it, as kubectl would)
+    c.patch_namespaced_custom_object("cluster.x-k8s.io", "v1beta1", "default", "machinedeployments",
+                                     props[0].target.name, {"metadata": {"annotations": {"aiops.dev/actuate": "true"}}},
+                                     _content_type="application/merge-patch+json")
+    out = propose_all(settings, props[:1], act=True, dry_run=False)
+    assert out[0]["outcome"] == "applied", str(out)
+    md = c.get_namespaced_custom_object("cluster.x-k8s.io", "v1beta1", "default", "machinedeployments",
+                                        props[0].target.name)
+    ann = md["metadata"]["annotations"]
+    want = props[0].change
+    if want.max_nodes is not None:
+        assert ann["cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"] == str(want.max_nodes)
+    if want.min_nodes is not None:
+        assert ann["cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"] == str(want.min_nodes)
+
+
+def test_pool_bounds_move_one_guarded_step_and_never_raise_the_minimum():
+    g = Guardrails()
+    pp = PoolPlan(Pool("p", "m5.xlarge", min_nodes=10, max_nodes=40, nodes=12, cpu=3.9, memory=14 * 2**30),
+                  floor=2, cap=6)
+    _propose_bounds(pp, g, 3, 1)
+    assert (pp.min_nodes, pp.max_nodes) == (5, 20) and "stepped within the guardrails" in pp.reason
+    pp = PoolPlan(Pool("p", "m5.xlarge", min_nodes=1, max_nodes=4, nodes=2, cpu=3.9, memory=14 * 2**30),
+                  floor=3, cap=7)
+    _propose_bounds(pp, g, 3, 1)
+    assert pp.min_nodes is None and pp.max_nodes == 7 and "1-4 nodes of m5.xlarge (runs 2) -> 1-7" in pp.reason
+    pp = PoolPlan(Pool("p", "m5.xlarge", min_nodes=1, max_nodes=7, nodes=2, cpu=3.9, memory=14 * 2**30),
+                  floor=1, cap=7)
+    _propose_bounds(pp, g, 3, 1)
+    assert pp.min_nodes is None and pp.max_nodes is None and "unchanged" in pp.reason
