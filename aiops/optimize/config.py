@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class PlannerConfig(BaseModel):
@@ -99,6 +99,64 @@ class Prices(BaseModel):
         0.004237, gt=0, description="$ per GiB-hour; default: OpenCost configs/default.json (GCP us-central1)")
 
 
+class RightsizeConfig(BaseModel):
+    """Settings of `aiops.optimize.rightsize.rightsize`; every field is a knob the caller may sweep (the CPU risk target is the dial)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu_min_millicores: int = Field(10, ge=1, description="smallest CPU candidate, millicores")
+    cpu_max_cores: float = Field(64.0, gt=0, description="largest CPU candidate (the largest node), cores")
+    cpu_ratio: float = Field(1.02, ge=1.001, le=1.5, description="growth between CPU candidates (geometric grid)")
+    memory_min_mib: int = Field(32, ge=8, description="smallest memory candidate, MiB")
+    memory_max_gib: float = Field(256.0, gt=0, description="largest memory candidate (the largest node), GiB")
+    memory_ratio: float = Field(1.02, ge=1.001, le=1.5, description="growth between memory candidates")
+    cpu_risk: dict[str, float] = Field(
+        default_factory=lambda: {"default": 0.05},
+        description="class -> target share of intervals with CPU usage above the request, per workload, out of "
+                    "sample; series without a class use 'default'")
+    window: timedelta = Field(timedelta(days=14), description="recent history the CPU request is read from "
+                              "(the backtest trains on windows of the same length)")
+    horizon: timedelta = Field(timedelta(days=7), description="how long the recommendation will be used; the "
+                               "backtest measures risk over this long after each split")
+    n_splits: int = Field(6, ge=1, le=50, description="backtest splits spread over the history")
+    prior_splits: float = Field(2.0, ge=0, description="weight, in splits, of the class's mean risk curve against "
+                                "a workload's own backtest")
+    min_points: int = Field(100, ge=1, description="samples needed to recommend, and per backtest train/test part")
+    max_headroom: float = Field(3.0, ge=1, description="largest CPU candidate as a multiple of the history's peak")
+    memory_quantile: float = Field(0.999, ge=0.5, le=1.0, description="memory request = this quantile of the "
+                                   "history's memory samples x (1 + memory_margin + OOM bumps); 1 = the peak")
+    memory_margin: float = Field(0.0, ge=0, description="margin on the memory request's quantile")
+    memory_limit_margin: float = Field(0.5, ge=0, description="memory limit >= the history's peak x (1 + this + "
+                                       "OOM bumps): the limit carries the safety, the request the cost")
+    oom_margin_step: float = Field(0.2, ge=0, description="added to both memory margins per OOM kill of the series")
+    memory_limit_ratio: float = Field(1.0, ge=1, description="memory limit >= request x this")
+    cpu_limit_ratio: float | None = Field(None, ge=1, description="CPU limit / request; None = no limit (as KRR)")
+    unmet_cpu_price_per_core_hour: float = Field(
+        0.0, ge=0, description="price put on a core-hour of usage above the request (recent window); 0 = pure cost")
+    budgets: dict[str, float] = Field(default_factory=dict, description="namespace -> max cost, $ per month")
+    cpu_quota_cores: dict[str, float] = Field(default_factory=dict, description="namespace -> max requested cores")
+    memory_quota_gib: dict[str, float] = Field(default_factory=dict, description="namespace -> max requested GiB")
+    prices: Prices = Field(default_factory=Prices, description="unit prices (OpenCost default sheet)")
+    time_limit_s: float = Field(30.0, gt=0, description="CBC time limit, seconds")
+    gap: float = Field(1e-4, ge=0, lt=1, description="CBC relative optimality gap")
+
+    @field_validator("cpu_risk")
+    @classmethod
+    def _targets(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: t for k, t in v.items() if not 0 < t < 1}
+        if not v or bad:
+            raise ValueError(f"cpu_risk: targets are shares in (0, 1), e.g. {{'default': 0.05}}; got {v}")
+        return v
+
+    @field_validator("budgets", "cpu_quota_cores", "memory_quota_gib")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: b for k, b in v.items() if not b >= 0}
+        if bad:
+            raise ValueError(f"limits must be >= 0 per namespace; got {bad}")
+        return v
+
+
 class CostSettings(BaseModel):
     """What the cost optimizer right-sizes, from how much stored usage, and what it proposes (`AIOPS_COST__*`)."""
 
@@ -110,9 +168,9 @@ class CostSettings(BaseModel):
     classes: dict[str, str] = Field(
         default_factory=dict, description="'namespace/workload' glob pattern -> workload class (a key of "
         "rightsize.cpu_risk); the first matching pattern wins, unmatched workloads are 'default'")
-    rightsize: dict[str, object] = Field(
-        default_factory=dict, description="overrides of aiops.optimize.rightsize.RightsizeConfig (cpu_risk, "
-        "memory_margin, memory_limit_ratio, budgets, ...), checked when the flow starts")
+    rightsize: RightsizeConfig = Field(
+        default_factory=RightsizeConfig, description="the right-sizing model: CPU risk target per class (the dial), "
+        "memory rule, grids, namespace budgets and quotas, prices")
     min_saving_per_month: float = Field(
         1.0, ge=0, description="propose a container's change only if it moves its monthly cost by at least this "
         "many dollars (a raise for risk is always proposed)")

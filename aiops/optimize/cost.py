@@ -91,9 +91,6 @@ class CostPlan:
                 "pools": [p.as_dict() for p in self.pools], "mix": self.mix}
 
 
-def rightsize_config(cfg: CostSettings) -> RightsizeConfig:
-    """The right-sizing model's settings from `cost.rightsize` (checked here: an unknown key names itself)."""
-    return RightsizeConfig(**cfg.rightsize)
 
 
 def plan_costs(settings: Settings, cfg: CostSettings | None = None, *, cluster: Cluster | None = None) -> CostPlan:
@@ -101,7 +98,7 @@ def plan_costs(settings: Settings, cfg: CostSettings | None = None, *, cluster: 
     from aiops.actuator.kube import Cluster as _Cluster
 
     cfg = cfg or settings.cost
-    rcfg = rightsize_config(cfg)
+    rcfg = cfg.rightsize
     own = cluster is None
     cluster = cluster or _Cluster(settings.resolved_kubeconfig, settings.kube_context,
                                   timeout_s=settings.actuator.request_timeout_s)

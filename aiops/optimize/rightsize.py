@@ -55,74 +55,16 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pulp
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops.errors import AiopsError, InfeasibleBudget, SchemaError, UnknownNameError
 from aiops.optimize import rightsize_risk as risk
-from aiops.optimize.opencost import GIB, Prices
+from aiops.optimize.config import RightsizeConfig
+from aiops.optimize.opencost import GIB
 from aiops.optimize.rightsize_baselines import MIB, OUTPUT_COLUMNS, check_current, check_usage
 from aiops.optimize.rightsize_explain import recommendations_frame
 
 HOURS_PER_MONTH = 730.0  # OpenCost's month
 EXTRA_COLUMNS = ("cpu_risk_in_sample", "cpu_risk_expected", "memory_peak", "monthly_cost")
-
-
-class RightsizeConfig(BaseModel):
-    """Settings of `rightsize`; every field is a knob the caller may sweep (the CPU risk target is the dial)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cpu_min_millicores: int = Field(10, ge=1, description="smallest CPU candidate, millicores")
-    cpu_max_cores: float = Field(64.0, gt=0, description="largest CPU candidate (the largest node), cores")
-    cpu_ratio: float = Field(1.02, ge=1.001, le=1.5, description="growth between CPU candidates (geometric grid)")
-    memory_min_mib: int = Field(32, ge=8, description="smallest memory candidate, MiB")
-    memory_max_gib: float = Field(256.0, gt=0, description="largest memory candidate (the largest node), GiB")
-    memory_ratio: float = Field(1.02, ge=1.001, le=1.5, description="growth between memory candidates")
-    cpu_risk: dict[str, float] = Field(
-        default_factory=lambda: {"default": 0.05},
-        description="class -> target share of intervals with CPU usage above the request, per workload, out of "
-                    "sample; series without a class use 'default'")
-    window: timedelta = Field(timedelta(days=14), description="recent history the CPU request is read from "
-                              "(the backtest trains on windows of the same length)")
-    horizon: timedelta = Field(timedelta(days=7), description="how long the recommendation will be used; the "
-                               "backtest measures risk over this long after each split")
-    n_splits: int = Field(6, ge=1, le=50, description="backtest splits spread over the history")
-    prior_splits: float = Field(2.0, ge=0, description="weight, in splits, of the class's mean risk curve against "
-                                "a workload's own backtest")
-    min_points: int = Field(100, ge=1, description="samples needed to recommend, and per backtest train/test part")
-    max_headroom: float = Field(3.0, ge=1, description="largest CPU candidate as a multiple of the history's peak")
-    memory_quantile: float = Field(0.999, ge=0.5, le=1.0, description="memory request = this quantile of the "
-                                   "history's memory samples x (1 + memory_margin + OOM bumps); 1 = the peak")
-    memory_margin: float = Field(0.0, ge=0, description="margin on the memory request's quantile")
-    memory_limit_margin: float = Field(0.5, ge=0, description="memory limit >= the history's peak x (1 + this + "
-                                       "OOM bumps): the limit carries the safety, the request the cost")
-    oom_margin_step: float = Field(0.2, ge=0, description="added to both memory margins per OOM kill of the series")
-    memory_limit_ratio: float = Field(1.0, ge=1, description="memory limit >= request x this")
-    cpu_limit_ratio: float | None = Field(None, ge=1, description="CPU limit / request; None = no limit (as KRR)")
-    unmet_cpu_price_per_core_hour: float = Field(
-        0.0, ge=0, description="price put on a core-hour of usage above the request (recent window); 0 = pure cost")
-    budgets: dict[str, float] = Field(default_factory=dict, description="namespace -> max cost, $ per month")
-    cpu_quota_cores: dict[str, float] = Field(default_factory=dict, description="namespace -> max requested cores")
-    memory_quota_gib: dict[str, float] = Field(default_factory=dict, description="namespace -> max requested GiB")
-    prices: Prices = Field(default_factory=Prices, description="unit prices (OpenCost default sheet)")
-    time_limit_s: float = Field(30.0, gt=0, description="CBC time limit, seconds")
-    gap: float = Field(1e-4, ge=0, lt=1, description="CBC relative optimality gap")
-
-    @field_validator("cpu_risk")
-    @classmethod
-    def _targets(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: t for k, t in v.items() if not 0 < t < 1}
-        if not v or bad:
-            raise ValueError(f"cpu_risk: targets are shares in (0, 1), e.g. {{'default': 0.05}}; got {v}")
-        return v
-
-    @field_validator("budgets", "cpu_quota_cores", "memory_quota_gib")
-    @classmethod
-    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: b for k, b in v.items() if not b >= 0}
-        if bad:
-            raise ValueError(f"limits must be >= 0 per namespace; got {bad}")
-        return v
 
 
 def grid(lo: float, hi: float, ratio: float, unit: float) -> np.ndarray:

@@ -17,7 +17,8 @@ import pandas as pd
 from aiops.optimize.rightsize_baselines import MIB, OUTPUT_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aiops.optimize.rightsize import RightsizeConfig, _Workload
+    from aiops.optimize.config import RightsizeConfig
+    from aiops.optimize.rightsize import _Workload
 
 
 def recommendations_frame(work: Sequence[_Workload], config: RightsizeConfig, cur: dict | None,

@@ -14,9 +14,9 @@ from kubernetes import client, config
 
 from aiops.actuator.automation import propose_all
 from aiops.actuator.policy import Guardrails
-from aiops.errors import SchemaError
+from aiops.errors import SchemaError, SettingsError
 from aiops.optimize.config import CostSettings
-from aiops.optimize.cost import _step, plan_costs, proposals, rightsize_config
+from aiops.optimize.cost import _step, plan_costs, proposals
 from aiops.optimize.cost_inputs import Container, Pool, class_of, per_pod_usage
 from aiops.optimize.cost_nodes import PoolPlan, _propose_bounds, plan_pools, pool_proposals
 from aiops.optimize.opencost import Prices
@@ -162,9 +162,16 @@ def test_classes_and_bad_settings_are_named():
     assert class_of("shop", "cart", {"payments/*": "critical", "*/cart": "batch"}) == "batch"
     assert class_of("shop", "cart", {}) == "default"
     with pytest.raises(ValueError, match="cpu_risk"):
-        rightsize_config(CostSettings(rightsize={"cpu_risk": {"default": 5}}))
-    with pytest.raises(ValueError, match="no_such_knob"):
-        rightsize_config(CostSettings(rightsize={"no_such_knob": 1}))
+        CostSettings(rightsize={"cpu_risk": {"default": 5}})
+    with pytest.raises(SettingsError, match="cost.rightsize.no_such_knob"):
+        load_settings(cost={"rightsize": {"no_such_knob": 1}})
+    # the environment reaches the model's knobs, as for every other setting
+    import os
+    os.environ["AIOPS_COST__RIGHTSIZE__CPU_RISK"] = '{"default": 0.02}'
+    try:
+        assert load_settings().cost.rightsize.cpu_risk == {"default": 0.02}
+    finally:
+        del os.environ["AIOPS_COST__RIGHTSIZE__CPU_RISK"]
     panel = pd.DataFrame({"series": ["s"] * 3, "ts": pd.date_range("2026-01-01", periods=3, freq="5min", tz="UTC"),
                           "cpu_usage": [1.0, 2.0, 3.0], "memory_working_set": [10.0, 20.0, 30.0],
                           "replicas_available": [2.0, 0.0, np.nan]})
