@@ -1,5 +1,6 @@
 """The whole pipeline once, end to end: ingest, features, train and promote models, detect anomalies, then act:
-pre-scale ahead of the forecast demand and tune the busiest HPAs, both through the actuator.
+pre-scale ahead of the forecast demand, tune the busiest HPAs and right-size requests and node pools, all through
+the actuator.
 
 On the embedded default (the simulator, no kubeconfig) the act steps talk to an in-process simulated API that
 continues the ingested cluster (`aiops.sim.serve_local.local_api`); the actuator's mode decides whether anything
@@ -23,7 +24,7 @@ class PipelineParams(BaseModel):
     config_file: str | None = Field(None, description="settings file (TOML/YAML); default: AIOPS_CONFIG")
     force: bool = Field(False, description="re-ingest windows already stored")
     models: bool = Field(True, description="train, promote and detect after the data plane")
-    act: bool = Field(True, description="after the models: pre-scale and tune through the actuator")
+    act: bool = Field(True, description="after the models: pre-scale, tune and right-size through the actuator")
 
 
 @flow(name="pipeline", log_prints=True)
@@ -42,10 +43,12 @@ def pipeline(params: PipelineParams = PipelineParams()) -> dict:
 def _act(config_file: str | None) -> dict:
     from aiops.settings import load_settings
     from aiops.sim.serve_local import local_api
+    from flows.cost import CostParams, cost
     from flows.prescale import PrescaleParams, prescale
     from flows.tune import TuneParams, tune
 
     with local_api(load_settings(config_file)) as s:
         kc = str(s.kubeconfig) if s.kubeconfig else None
         return {"prescale": prescale(PrescaleParams(config_file=config_file, kubeconfig=kc)),
-                "tune": tune(TuneParams(config_file=config_file, kubeconfig=kc))}
+                "tune": tune(TuneParams(config_file=config_file, kubeconfig=kc)),
+                "cost": cost(CostParams(config_file=config_file, kubeconfig=kc))}

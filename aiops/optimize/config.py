@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Literal
 
@@ -157,6 +158,107 @@ class RightsizeConfig(BaseModel):
         return v
 
 
+# --- node mix (aiops.optimize.nodemix) ---------------------------------------------------------------------------
+
+def gke_reserved_cpu(cores: float) -> float:
+    """System-reserved CPU (cores) by GKE's published rule: 6 % of the first core, 1 % of the next, 0.5 % of the
+    next 2, 0.25 % above 4 (cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes)."""
+    tiers, left, out = ((1, 0.06), (1, 0.01), (2, 0.005), (math.inf, 0.0025)), cores, 0.0
+    for size, rate in tiers:
+        part = min(left, size)
+        out, left = out + part * rate, left - part
+    return out
+
+
+def gke_reserved_memory_gib(gib: float) -> float:
+    """System-reserved memory (GiB) by GKE's rule: 255 MiB below 1 GiB, else 25 % of the first 4 GiB, 20 % of the
+    next 4, 10 % of the next 8, 6 % of the next 112, 2 % above 128; plus the 100 MiB eviction threshold."""
+    if gib < 1:
+        return (255 + 100) / 1024
+    tiers, left, out = ((4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (math.inf, 0.02)), gib, 0.0
+    for size, rate in tiers:
+        part = min(left, size)
+        out, left = out + part * rate, left - part
+    return out + 100 / 1024
+
+
+class NodeType(BaseModel):
+    """An instance type: capacity, price and what the kubelet keeps for the system (allocatable = capacity -
+    reserved; the reserved amounts default to GKE's published rule, EKS reserves similar amounts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(..., min_length=1, description="instance type, e.g. m5.xlarge")
+    cpu_cores: float = Field(..., gt=0, description="vCPUs of the instance")
+    memory_gib: float = Field(..., gt=0, description="memory of the instance, GiB")
+    price_per_hour: float = Field(..., ge=0, description="on-demand price, USD per hour")
+    reserved_cpu_cores: float | None = Field(None, ge=0, description="system-reserved CPU; None = GKE's rule")
+    reserved_memory_gib: float | None = Field(None, ge=0, description="system-reserved memory incl. the eviction "
+                                              "threshold, GiB; None = GKE's rule")
+    max_pods: int | None = Field(None, ge=1, description="pod slots of this type; None = the config's "
+                                 "max_pods_per_node")
+    max_nodes: int | None = Field(None, ge=0, description="most nodes of this type; None = no limit")
+
+    @property
+    def allocatable_cpu_cores(self) -> float:
+        r = self.reserved_cpu_cores
+        return self.cpu_cores - (gke_reserved_cpu(self.cpu_cores) if r is None else r)
+
+    @property
+    def allocatable_memory_gib(self) -> float:
+        r = self.reserved_memory_gib
+        return self.memory_gib - (gke_reserved_memory_gib(self.memory_gib) if r is None else r)
+
+    @model_validator(mode="after")
+    def _room_left(self) -> "NodeType":
+        if self.allocatable_cpu_cores <= 0 or self.allocatable_memory_gib <= 0:
+            raise ValueError(f"{self.name}: reserved CPU/memory leave nothing allocatable "
+                             f"({self.allocatable_cpu_cores:g} cores, {self.allocatable_memory_gib:g} GiB)")
+        return self
+
+
+def _t(name: str, cpu: float, gib: float, price: float) -> NodeType:
+    return NodeType(name=name, cpu_cores=cpu, memory_gib=gib, price_per_hour=price)
+
+
+# AWS EC2 on-demand, US East (N. Virginia), Linux, USD per hour (aws.amazon.com/ec2/pricing/on-demand; the m5/c5/r5
+# list prices have not changed since their launch in 2017-2018; the c5 ones also appear in the EC2 Auto Scaling
+# user guide's instance-weights example). The first four are the simulator's INSTANCE_TYPES. Read 2026-11-25.
+DEFAULT_CATALOG: tuple[NodeType, ...] = (
+    _t("m5.large", 2, 8, 0.096), _t("m5.xlarge", 4, 16, 0.192), _t("c5.2xlarge", 8, 16, 0.34),
+    _t("r5.xlarge", 4, 32, 0.252),
+    _t("m5.2xlarge", 8, 32, 0.384), _t("m5.4xlarge", 16, 64, 0.768), _t("m5.8xlarge", 32, 128, 1.536),
+    _t("c5.xlarge", 4, 8, 0.17), _t("c5.4xlarge", 16, 32, 0.68), _t("c5.9xlarge", 36, 72, 1.53),
+    _t("r5.large", 2, 16, 0.126), _t("r5.2xlarge", 8, 64, 0.504), _t("r5.4xlarge", 16, 128, 1.008),
+    _t("r5.8xlarge", 32, 256, 2.016),
+)
+
+
+class NodeMixConfig(BaseModel):
+    """Settings of `pack`: the catalog the node mix is chosen from and how long CBC may search."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    catalog: tuple[NodeType, ...] = Field(DEFAULT_CATALOG, description="instance types to choose from (AWS "
+                                          "us-east-1 on-demand m5/c5/r5 by default)")
+    max_pods_per_node: int = Field(110, ge=1, description="pod slots per node (the kubelet's default maxPods)")
+    time_limit_s: float = Field(30.0, gt=0, description="wall-clock limit for the whole solve (FFD, column "
+                                "generation and CBC), seconds")
+    lp_share: float = Field(0.7, gt=0, le=0.85, description="share of the time limit column generation may use "
+                            "(it stops earlier once the LP is solved); then the LP rounding (up to 0.1 of the limit) "
+                            "and CBC (the rest)")
+    gap: float = Field(0.01, ge=0, lt=1, description="relative optimality gap at which CBC stops")
+    hours_per_month: float = Field(730.0, gt=0, description="hours in a month (OpenCost's 730)")
+
+    @field_validator("catalog")
+    @classmethod
+    def _unique(cls, v: tuple[NodeType, ...]) -> tuple[NodeType, ...]:
+        names = [t.name for t in v]
+        if not v or len(set(names)) < len(names):
+            raise ValueError(f"catalog: need at least one node type and unique names, got {names}")
+        return v
+
+
 class CostSettings(BaseModel):
     """What the cost optimizer right-sizes, from how much stored usage, and what it proposes (`AIOPS_COST__*`)."""
 
@@ -178,3 +280,5 @@ class CostSettings(BaseModel):
                             description="node label naming a node's pool (GKE: cloud.google.com/gke-nodepool)")
     pool_namespace: str = Field("default", description="namespace of the node pools' MachineDeployments")
     node_headroom: int = Field(1, ge=0, le=10, description="nodes added to a pool's packed maximum")
+    nodes: NodeMixConfig = Field(default_factory=NodeMixConfig, description="node mix: the instance catalog "
+                                 "(capacities and prices) and the solver's time limit and gap")

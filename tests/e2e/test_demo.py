@@ -54,6 +54,12 @@ def test_demo_runs_the_pipeline_and_prints_a_readable_summary(tmp_path):
     assert re.search(r"through the actuator: .*dry-run-ok \d+", out)
     assert "HPA tuning: NSGA-II in the simulator" in out and "32 candidates in" in out
     assert re.search(r"expected on the last [\d.]+ days replayed: SLO-violation minutes \d+ -> \d+, replica-hours", out)
+    # right-sizing: the expected monthly saving and its risk, node pools and the catalog mix
+    assert "Cost: right-sized requests (PuLP) and node pools" in out
+    assert re.search(r"6 containers, usage 2026-[\d-]+ [\d:]+ \.\. 2026-[\d-]+ [\d:]+: \$[\d,.]+ -> \$[\d,.]+ per "
+                     r"month, saves \$-?[\d,.]+", out)
+    assert re.search(r"risk: CPU usage above the request in [\d.]+% of intervals now", out)
+    assert "node pool " in out and "cheapest node mix for the right-sized pods:" in out
     assert "aiops suggestions --all" in out
     # progress and per-window Prefect logs went to stderr
     assert "Flow run" in proc.stderr and "window 2026-" in proc.stderr
@@ -94,5 +100,5 @@ def test_demo_runs_the_pipeline_and_prints_a_readable_summary(tmp_path):
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)
-    assert {"pipeline", "ingest", "features", "train", "detect", "prescale", "tune"} <= flows
-    assert states.count("COMPLETED") == 14  # two demo runs, each a pipeline with its six subflows
+    assert {"pipeline", "ingest", "features", "train", "detect", "prescale", "tune", "cost"} <= flows
+    assert states.count("COMPLETED") == 16  # two demo runs, each a pipeline with its seven subflows

@@ -18,7 +18,8 @@ from aiops.store import Store
 pytestmark = [pytest.mark.integration]
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 # what each notebook must show besides a plot (default: the series and the injected incidents)
-EXPECTED = {"03_scaling.ipynb": ("violation_minutes", "HPA, 80 % CPU", "chosen:", "predictive: forecast-request_rate")}
+EXPECTED = {"03_scaling.ipynb": ("violation_minutes", "HPA, 80 % CPU", "chosen:", "predictive: forecast-request_rate"),
+            "04_cost.ipynb": ("held-out rows", "krr_simple", "vpa_target", "cpu_risk_mean", "/month", "gap")}
 
 
 @pytest.fixture(scope="module")

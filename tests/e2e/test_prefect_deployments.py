@@ -58,6 +58,8 @@ def test_prefect_yaml_deploys_with_schedules(tmp_path):
     assert deployed["tune/tune-weekly"]["entrypoint"] == "flows/tune.py:tune"
     assert deployed["tune/tune-weekly"]["crons"] == ["0 3 * * 0"]
     assert deployed["prescale/prescale-every-15min"]["active"] == deployed["tune/tune-weekly"]["active"] == [False]
+    assert deployed["cost/cost-daily"]["entrypoint"] == "flows/cost.py:cost"
+    assert deployed["cost/cost-daily"]["crons"] == ["30 4 * * *"] and deployed["cost/cost-daily"]["active"] == [False]
     assert all(d["pool"] == "aiops" for d in deployed.values())
     # flow parameters are pydantic models, so the deployment form is typed
     assert deployed["ingest/ingest-every-15min"]["params"] == ["params"]
