@@ -46,6 +46,7 @@ import pulp
 
 from aiops.errors import AiopsError, SchemaError
 from aiops.optimize import nodemix_heuristics as h
+from aiops.optimize import nodemix_lp as lp
 from aiops.optimize.config import (  # noqa: F401  (re-exported: the catalog and settings live with the others)
     DEFAULT_CATALOG, NodeMixConfig, NodeType, gke_reserved_cpu, gke_reserved_memory_gib,
 )
@@ -110,16 +111,16 @@ def pack(pods, config: NodeMixConfig | None = None) -> NodeMixResult:
     rbound, duals = h.resource_bound(inst)
     if inst.count.sum() == 0:
         return _result(inst, members, config, ffd, "optimal", "ffd", 0.0, "no pods", 0.0, heur, t0)
-    pool = h.Pool(inst)
+    pool = lp.Pool(inst)
     for types, content in heur.values():
         for t, row in zip(types, content):
             pool.add(int(t), row)
-    cg = h.column_generation(inst, pool, t0 + config.lp_share * limit)
+    cg = lp.column_generation(inst, pool, t0 + config.lp_share * limit)
     if cg.converged and cg.artificial > 1e-6:
         raise Unschedulable(f"pods: even the LP relaxation cannot place every pod within the catalog's max_nodes "
                             f"({_limits(config)}); raise max_nodes or add node types")
     notes, start, method = [], ffd, "ffd"
-    rounded = h.round_lp(inst, pool, duals, t0 + (config.lp_share + 0.1) * limit)
+    rounded = lp.round_lp(inst, pool, duals, t0 + (config.lp_share + 0.1) * limit)
     if rounded is not None:
         notes.append(f"LP rounding: ${h.cost(inst, rounded[0]):.4f}/h")
         if start is None or h.cost(inst, rounded[0]) < h.cost(inst, start[0]):
@@ -134,11 +135,11 @@ def pack(pods, config: NodeMixConfig | None = None) -> NodeMixResult:
         raise Unschedulable(f"pods: no packing found within max_nodes ({_limits(config)}) in {limit:g} s; raise "
                             f"max_nodes, add node types or raise time_limit_s")
     if not cg.converged and time.perf_counter() < t0 + limit - 0.5:
-        cg = h.column_generation(inst, pool, t0 + limit, state=cg)  # the time CBC left: for the bound
+        cg = lp.column_generation(inst, pool, t0 + limit, state=cg)  # the time CBC left: for the bound
     notes.insert(0, f"column generation: {cg.iterations} master LPs, {cg.exact_rounds} exact pricing rounds, "
                  f"{pool.size} columns, restricted LP ${cg.value:.4f}/h"
                  + ("" if cg.converged else " (not converged, so not a bound)"))
-    bound, kind = max(cg.bound, rbound), f"LP relaxation of the pattern model (within {h.CG_TOLERANCE:.1%})"
+    bound, kind = max(cg.bound, rbound), f"LP relaxation of the pattern model (within {lp.CG_TOLERANCE:.1%})"
     if not cg.converged:
         kind = ("Farley bound of the pattern model's LP (column generation stopped)" if cg.bound > rbound + 1e-9
                 else "fractional resource bound")
@@ -269,7 +270,7 @@ def _heuristics(inst: h.Instance, config: NodeMixConfig):
     return out, best
 
 
-def _integer(inst: h.Instance, pool: h.Pool, cg: h.CGResult, start, ub: float, deadline: float,
+def _integer(inst: h.Instance, pool: lp.Pool, cg: lp.CGResult, start, ub: float, deadline: float,
              config: NodeMixConfig, duals: np.ndarray):
     """The pattern model over the generated columns, with CBC: (packing or None, CBC's status)."""
     left = deadline - time.perf_counter()

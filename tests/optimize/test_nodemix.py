@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from aiops.errors import SchemaError
-from aiops.optimize import nodemix_heuristics
+from aiops.optimize import nodemix_lp
 from aiops.optimize.nodemix import (
     DEFAULT_CATALOG, NodeMixConfig, NodeType, Unschedulable, first_fit_decreasing, gke_reserved_cpu,
     gke_reserved_memory_gib, pack)
@@ -203,7 +203,7 @@ def test_allocatable_follows_the_gke_rule_and_the_catalog_matches_the_simulator(
 
 
 def test_solver_chatter_stays_off_stdout(capfd):
-    with nodemix_heuristics._quiet_stdout():
+    with nodemix_lp._quiet_stdout():
         os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution\n")
     os.write(1, b"after\n")
     assert capfd.readouterr().out == "after\n"
