@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -20,14 +20,8 @@ from aiops.optimize.cost import _step, plan_costs, proposals
 from aiops.optimize.cost_inputs import Container, Pool, class_of, per_pod_usage
 from aiops.optimize.cost_nodes import PoolPlan, _propose_bounds, plan_pools, pool_proposals
 from aiops.optimize.opencost import Prices
-from aiops.settings import SimSettings, load_settings
-from aiops.sim.apiserver import ApiServer
-from aiops.sim.engine import Engine
-from aiops.sim.frames import result_to_frame
-from aiops.sim.generate import build_cluster
-from aiops.sim.kubeconfig import write_kubeconfig
-from aiops.sim.live import LiveCluster
-from aiops.store import Store
+from tests.support.simworld import sim_world
+from aiops.settings import load_settings
 
 pytestmark = [pytest.mark.integration]
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -38,16 +32,11 @@ MIB = 2**20
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("cost")
-    spec = build_cluster(SimSettings(workloads=8, namespaces=2, seed=SEED, incidents=False), cluster_name="sim")
-    result = Engine(spec, start=START, step_s=60, seed=SEED).run(DAYS * 1440)
-    frame = result_to_frame(result, ["cpu_usage", "memory_working_set", "replicas_available", "oom_kills"],
-                            categorical=False)
-    Store(root / "data").write_table("features/series", frame.drop(columns="unit").assign(observed=True))
-    live = LiveCluster(spec, start=START, step_s=60, seed=SEED, speed=0, history=timedelta(days=DAYS))
-    server = ApiServer(live).start()
-    kc = write_kubeconfig(root / "kubeconfig", server.url, cluster="sim")
+    w = sim_world(root, workloads=8, days=DAYS, seed=SEED, start=START,
+                  metrics=["cpu_usage", "memory_working_set", "replicas_available", "oom_kills"])
+    spec, frame, server, kc = w.spec, w.frame, w.server, w.kubeconfig
     api = config.new_client_from_config(config_file=str(kc))
-    settings = load_settings(data_dir=root / "data", kubeconfig=kc, actuator={"role": "operator", "mode": "apply"},
+    settings = load_settings(data_dir=w.data_dir, kubeconfig=kc, actuator={"role": "operator", "mode": "apply"},
                              cost={"classes": {"payments/*": "critical"},
                                    "rightsize": {"cpu_risk": {"default": 0.05, "critical": 0.01}}})
     plan = plan_costs(settings)

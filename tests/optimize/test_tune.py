@@ -3,7 +3,7 @@ the search in MLflow (Pareto plot and table), and the chosen settings applied th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +16,9 @@ from aiops.optimize.config import TuneSettings
 from aiops.optimize.tune import fine_demand, hpa_change, proposals, tune_workloads
 from aiops.optimize.tune_report import EXPERIMENT, front_plot, log_to_mlflow
 from aiops.optimize.tuner import Candidate
-from aiops.settings import SimSettings, load_settings
-from aiops.sim.apiserver import ApiServer
-from aiops.sim.engine import Engine
-from aiops.sim.frames import result_to_frame
-from aiops.sim.generate import build_cluster
-from aiops.sim.kubeconfig import write_kubeconfig
-from aiops.sim.live import LiveCluster
+from aiops.settings import load_settings
 from aiops.sim.spec import HPASpec
-from aiops.store import Store
+from tests.support.simworld import sim_world
 
 pytestmark = [pytest.mark.integration]
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -36,16 +30,11 @@ CFG = TuneSettings(budget=16, population=8, workers=1, history_days=2, warmup_ho
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("tune")
-    spec = build_cluster(SimSettings(workloads=6, namespaces=2, seed=SEED, incidents=False), cluster_name="sim")
-    result = Engine(spec, start=START, step_s=60, seed=SEED).run(DAYS * 1440)
-    frame = result_to_frame(result, ["request_rate", "cpu_usage", "replicas_available", "latency_p99"],
-                            categorical=False)
-    Store(root / "data").write_table("features/series", frame.drop(columns="unit").assign(observed=True))
-    live = LiveCluster(spec, start=START, step_s=60, seed=SEED, speed=0, history=timedelta(days=DAYS))
-    server = ApiServer(live).start()
-    kc = write_kubeconfig(root / "kubeconfig", server.url, cluster="sim")
+    w = sim_world(root, workloads=6, days=DAYS, seed=SEED, start=START,
+                  metrics=["request_rate", "cpu_usage", "replicas_available", "latency_p99"])
+    spec, server, kc = w.spec, w.server, w.kubeconfig
     api = config.new_client_from_config(config_file=str(kc))
-    settings = load_settings(data_dir=root / "data", kubeconfig=kc, tune=CFG.model_dump(),
+    settings = load_settings(data_dir=w.data_dir, kubeconfig=kc, tune=CFG.model_dump(),
                              actuator={"role": "operator", "mode": "apply"})
     rows = tune_workloads(settings)
     yield spec, settings, rows, client.AutoscalingV2Api(api), root
