@@ -33,6 +33,12 @@ benchmarks/out/rightsize.json and draws benchmarks/out/rightsize_dial.png (cost 
 `--tag T`, rightsize_dial_T.png).
 `--timing-series N` also times the recommendation on N series (copies of the VMs, scaled by seeded log-normal
 factors) over the last `--timing-days` of the history.
+
+The memory rule is chosen causally, inside the history (`--memory-quantiles`, default 1, 0.9999, 0.999, 0.99; `--no-
+choose-memory` keeps the config's): each is recommended from the history but its last `--validation-days` (30) and
+judged on those days, and the rule stated here picks it: the cheapest whose mean memory risk is at most 1 % and
+whose OOM proxy is at most a quarter of KRR's on the same validation days (else the costliest, i.e. the peak). The
+test period is never looked at for it.
 """
 
 from __future__ import annotations
@@ -139,6 +145,28 @@ def evaluate(rec: pd.DataFrame, test: pd.DataFrame, prices: Prices, step: pd.Tim
     }
 
 
+def choose_memory(hist: pd.DataFrame, current: pd.DataFrame | None, base: dict, a, prices: Prices) -> dict:
+    """The memory quantile the stated rule picks on the history's last `validation_days` (see the docstring)."""
+    cut = hist["ts"].max() - pd.Timedelta(days=a.validation_days)
+    early, late = hist[hist["ts"] <= cut], hist[hist["ts"] > cut]
+    step = pd.Series(early.groupby("series")["ts"].diff().dropna()).median()
+    krr = evaluate(krr_simple(early), late, prices, step)
+    rows = []
+    for q in sorted({float(x) for x in a.memory_quantiles.split(",")}, reverse=True):
+        cfg = RightsizeConfig(**{**base, "memory_quantile": q, "cpu_risk": {"default": a.target}})
+        r = evaluate(rightsize(early, cfg, current=current).recommendations, late, prices, step)
+        rows.append({"memory_quantile": q, "memory_cost": r["memory_cost"], "memory_risk_mean": r["memory_risk_mean"],
+                     "oom_workloads": r["oom_workloads"]})
+    ok = [r for r in rows if r["memory_risk_mean"] <= 0.01 and (r["oom_workloads"] or 0) <= (krr["oom_workloads"] or 0) / 4]
+    pick = min(ok, key=lambda r: r["memory_cost"]) if ok else max(rows, key=lambda r: r["memory_cost"])
+    print(f"memory rule chosen on {late['ts'].min():%Y-%m-%d}..{late['ts'].max():%Y-%m-%d} (history only; KRR "
+          f"OOM proxy {krr['oom_workloads']}): " + "; ".join(
+              f"p{100 * r['memory_quantile']:g} ${r['memory_cost']:,.0f}, risk {_pct(r['memory_risk_mean'], 2)}, "
+              f"OOM {r['oom_workloads']}" for r in rows) + f" -> p{100 * pick['memory_quantile']:g}")
+    return {"chosen": pick["memory_quantile"], "validation": [str(late["ts"].min()), str(late["ts"].max())],
+            "krr_oom": krr["oom_workloads"], "candidates": rows}
+
+
 def dial_goals(rows: dict, dial: list[dict], headline: dict, target: float) -> dict[str, bool]:
     krr = rows["KRR simple"]
     goals = {
@@ -242,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timing-series", type=int, default=0, help="also time N series (0: skip)")
     p.add_argument("--timing-days", type=int, default=28)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--memory-quantiles", default="1,0.9999,0.999,0.99",
+                   help="memory request quantiles the validation inside the history chooses from")
+    p.add_argument("--no-choose-memory", action="store_true", help="keep the config's memory_quantile")
+    p.add_argument("--validation-days", type=int, default=30)
     p.add_argument("--tag", default="", help="suffix of the plot's name (rightsize_dial_<tag>.png), for variants")
     a = p.parse_args(argv)
     t_all = time.perf_counter()
@@ -257,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     step = pd.Series(hist.groupby("series")["ts"].diff().dropna()).median()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
     base = RightsizeConfig(prices=prices, **overrides).model_dump()
+    chosen_memory = None
+    if not a.no_choose_memory and "memory_quantile" not in overrides:
+        chosen_memory = choose_memory(hist, current, base, a, prices)
+        base["memory_quantile"] = chosen_memory["chosen"]
     print(f"{name}: {hist['series'].nunique()} series, history {hist['ts'].min():%Y-%m-%d} to "
           f"{hist['ts'].max():%Y-%m-%d %H:%M}, test {test['ts'].min():%Y-%m-%d} to {test['ts'].max():%Y-%m-%d %H:%M}, "
           f"step {step}; prices ${prices.cpu_price_per_core_hour}/core-h, ${prices.memory_price_per_gib_hour}/GiB-h")
@@ -314,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"timing: {extra}")
     rec = {"benchmark": "rightsize", "data": name, "tag": a.tag, "args": {k: str(v) for k, v in vars(a).items()},
            "config": RightsizeConfig(**base).model_dump(mode="json"), "info": info, "step": str(step),
+           "memory_choice": chosen_memory,
            "methods": rows, "dial": dial, "goals": goals, "timing": extra,
            "headline_why_example": str(headline_rec["why"].iloc[0]),
            "seconds": round(time.perf_counter() - t_all, 1), "load_avg_1m": round(os.getloadavg()[0], 2),
